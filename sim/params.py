@@ -1,0 +1,101 @@
+"""PX4 parameter store for one simulated vehicle.
+
+Serves PX4's full default list (so a PARAM_REQUEST_LIST looks like PX4's) and applies PX4's own
+clamping rules for the few parameters the flight model reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+REAL32 = 9
+INT32 = 6
+
+
+@dataclass
+class Param:
+    name: str
+    ptype: int  # MAV_PARAM_TYPE: REAL32 (9) or INT32 (6)
+    value: float
+
+
+# Defaults that differ from PX4's SIH airframe, with the reason.
+SIM_OVERRIDES: dict[str, float] = {
+    # PX4 SIH floors its battery at 50 % (SIM_BAT_MIN_PCT) and drains it in 60 s, which makes battery
+    # planning meaningless. The simulator models a real pack instead: 0 % floor, ~25 min hover endurance.
+    "SIM_BAT_MIN_PCT": 0.0,
+    "SIM_BAT_DRAIN": 1500.0,
+}
+
+# Parameters the simulator adds (not in PX4): none are served to clients to keep the list PX4-identical.
+
+
+def _load_defaults() -> dict[str, Param]:
+    out: dict[str, Param] = {}
+    text = resources.files("sim").joinpath("data/px4_sih_params.csv").read_text()
+    for row in csv.DictReader(text.splitlines()):
+        ptype = REAL32 if row["type"] == "REAL32" else INT32
+        out[row["name"]] = Param(row["name"], ptype, float(row["value"]))
+    for name, value in SIM_OVERRIDES.items():
+        out[name].value = value
+    return out
+
+
+_DEFAULTS = _load_defaults()
+
+
+class ParamError(ValueError):
+    """Raised for an unknown parameter or a value the autopilot refuses."""
+
+
+class Params:
+    """Name-ordered parameter table; reads are plain dict lookups for the flight model's hot loop."""
+
+    def __init__(self, overrides: dict[str, float] | None = None) -> None:
+        self._p = {k: Param(v.name, v.ptype, v.value) for k, v in _DEFAULTS.items()}
+        self.names = sorted(self._p)
+        self.notes: list[str] = []  # messages PX4 would send when it changes a value itself
+        for name, value in (overrides or {}).items():
+            self.set(name, value)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._p
+
+    def __len__(self) -> int:
+        return len(self._p)
+
+    def __getitem__(self, name: str) -> float:
+        return self._p[name].value
+
+    def get(self, name: str) -> Param:
+        try:
+            return self._p[name]
+        except KeyError:
+            raise ParamError(f"unknown parameter {name!r}") from None
+
+    def index_of(self, name: str) -> int:
+        return self.names.index(name)
+
+    def by_index(self, index: int) -> Param:
+        return self._p[self.names[index]]
+
+    def set(self, name: str, value: float) -> list[Param]:
+        """Set a parameter; returns every parameter whose stored value changed (PX4 echoes each)."""
+        p = self.get(name)
+        if math.isnan(value) or math.isinf(value):
+            raise ParamError(f"{name}: value must be finite")
+        if p.ptype == INT32:
+            value = float(round(value))
+        p.value = value
+        changed = [p]
+        # PX4 constrains the cruise speed to the maximum speed (and says so).
+        if name in ("MPC_XY_CRUISE", "MPC_XY_VEL_MAX"):
+            cruise, vmax = self._p["MPC_XY_CRUISE"], self._p["MPC_XY_VEL_MAX"]
+            if cruise.value > vmax.value:
+                cruise.value = vmax.value
+                changed.append(cruise)
+                self.notes.append("Cruise speed has been constrained by max speed")
+        return changed
