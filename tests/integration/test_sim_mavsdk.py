@@ -403,3 +403,43 @@ async def test_control_socket_rejects_bad_requests() -> None:
                 await sim.control.request(**req)
         status = await drone_status(sim, 1)
         assert status["battery_pct"] == pytest.approx(100.0, abs=0.5) and not status["link_down"]
+
+
+async def test_speed_hold_land_and_injected_faults() -> None:
+    """Cruise speed from parameters, hold, land; GPS loss and motor failure land the vehicle."""
+    async with SimProcess(drones=3, speed=SPEED, home=HOME) as sim:
+        async with new_mavsdk() as mavsdk:
+            drones = await connect_fleet(mavsdk, sim.connection_urls())
+            d1, d2, d3 = drones[1], drones[2], drones[3]
+            await d1.param.set_param_float("MPC_XY_VEL_MAX", 15.0)
+            await d1.param.set_param_float("MPC_XY_CRUISE", 12.0)
+            await asyncio.gather(take_off(d1), take_off(d2), take_off(d3))
+
+            # d1: fast go-to tops out near the SIH quad's ~10 m/s tilt limit, then hold stops it.
+            await start_goto_north(d1, 800.0)
+            fast = await first(
+                d1.telemetry.subscribe_velocity_ned(), lambda v: math.hypot(v.north_m_s, v.east_m_s) > 9.0, wall(30)
+            )
+            assert math.hypot(fast.north_m_s, fast.east_m_s) < 10.6
+            await d1.action.hold()
+            await first(
+                d1.telemetry.subscribe_velocity_ned(), lambda v: math.hypot(v.north_m_s, v.east_m_s) < 0.3, wall(20)
+            )
+            assert (await drone_status(sim, 1))["mode"] == "LOITER"
+            await d1.action.land()
+            await first(d1.telemetry.subscribe_flight_mode(), lambda m: m == FlightMode.LAND, wall(10))
+            await first(d1.telemetry.subscribe_armed(), lambda a: not a, wall(120))
+
+            # d2: GPS lost in flight -> failsafe landing; d3: motor failure -> lands now.
+            assert sim.control is not None
+            await sim.control.request(op="gps", drone=2, lost=True)
+            await sim.control.request(op="motor_failure", drone=3)
+            await first(d2.telemetry.subscribe_flight_mode(), lambda m: m == FlightMode.LAND, wall(20))
+            await first(d3.telemetry.subscribe_flight_mode(), lambda m: m == FlightMode.LAND, wall(20))
+            s2, s3 = await drone_status(sim, 2), await drone_status(sim, 3)
+            assert s2["failsafe"] and s3["failsafe"]
+            gps = await first(d2.telemetry.subscribe_gps_info(), lambda g: g.num_satellites == 0, wall(10))
+            assert gps.fix_type.name in ("NO_GPS", "NO_FIX")
+            await first(d3.telemetry.subscribe_armed(), lambda a: not a, wall(120))
+            with pytest.raises(ActionError):
+                await d3.action.arm()  # a failed motor cannot be re-armed
