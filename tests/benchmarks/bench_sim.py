@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -63,4 +64,29 @@ def run() -> list[dict[str, Any]]:
             "note": f"{msgs_per_s:.0f} msg/s per drone at PX4 rates",
         }
     )
+    for drones, speed in ((3, 10.0), (5, 50.0)):
+        rows.append(asyncio.run(_fleet_speed(drones, speed)))
     return rows
+
+
+async def _fleet_speed(drones: int, speed: float, seconds: float = 4.0) -> dict[str, Any]:
+    """Run a whole fleet (physics + telemetry to UDP) and report the simulated/wall ratio and CPU."""
+    from sim.fleet import DroneSpec, Fleet
+    from sim.harness import free_udp_base_port
+
+    specs = [DroneSpec(i + 1, f"b{i + 1}", *HOME) for i in range(drones)]
+    fleet = Fleet(specs, speed=speed, base_port=free_udp_base_port(drones))
+    await fleet.start()
+    for v in fleet.vehicles.values():
+        v.cmd_arm()
+        v.cmd_takeoff(30.0)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    eff = fleet.effective_speed
+    await fleet.stop()
+    return {
+        "case": f"fleet {drones} drones at {speed:.0f}x",
+        "cpu % of a core": cpu / wall * 100,
+        "note": f"achieved {eff:.1f}x; CPU {cpu / wall * 100:.0f}% of one core",
+    }
