@@ -487,7 +487,8 @@ class VehicleLink(asyncio.DatagramProtocol):
             else:
                 alt_amsl = _alt_amsl(p[6], frame, v)
                 speed = p[0] if _finite(p[0]) and p[0] > 0 else None
-                result = v.cmd_reposition(lat, lon, alt_amsl, speed)
+                yaw = p[3] if _finite(p[3]) else None  # PX4 holds the given heading; NaN: face the travel
+                result = v.cmd_reposition(lat, lon, alt_amsl, speed, yaw)
         elif cmd == M.MAV_CMD_DO_ORBIT:
             lat, lon = _latlon(p, frame)
             radius = p[0]
