@@ -33,6 +33,10 @@ SPEED = 10.0
 HOME = (32.6401, -117.0842, 150.0)
 
 
+def hspeed(v: Any) -> float:
+    return math.hypot(v.north_m_s, v.east_m_s)
+
+
 def wall(sim_seconds: float) -> float:
     """A generous wall-clock timeout for `sim_seconds` of simulated flight."""
     return sim_seconds / SPEED * 2.5 + 10
@@ -417,14 +421,10 @@ async def test_speed_hold_land_and_injected_faults() -> None:
 
             # d1: fast go-to tops out near the SIH quad's ~10 m/s tilt limit, then hold stops it.
             await start_goto_north(d1, 800.0)
-            fast = await first(
-                d1.telemetry.subscribe_velocity_ned(), lambda v: math.hypot(v.north_m_s, v.east_m_s) > 9.0, wall(30)
-            )
+            fast = await first(d1.telemetry.subscribe_velocity_ned(), lambda v: hspeed(v) > 9.0, wall(30))
             assert math.hypot(fast.north_m_s, fast.east_m_s) < 10.6
             await d1.action.hold()
-            await first(
-                d1.telemetry.subscribe_velocity_ned(), lambda v: math.hypot(v.north_m_s, v.east_m_s) < 0.3, wall(20)
-            )
+            await first(d1.telemetry.subscribe_velocity_ned(), lambda v: hspeed(v) < 0.3, wall(20))
             assert (await drone_status(sim, 1))["mode"] == "LOITER"
             await d1.action.land()
             await first(d1.telemetry.subscribe_flight_mode(), lambda m: m == FlightMode.LAND, wall(10))
