@@ -1,0 +1,128 @@
+"""The HTTP API application: `create_app` builds a FastAPI app around one `Store`.
+
+The store's lifetime is the app's (FastAPI lifespan): the app opens it from ``settings.database_url``
+at startup and closes it at shutdown, unless a store is passed in, in which case the caller owns it
+(tests, or a process that shares one store between the API and the MQTT ingest).
+
+All refusals share one body shape, ``{"detail": {"code", "reason", "field", ...}}``, whether they come
+from the report gate, from FastAPI's parameter validation or from a 404, so a client needs one parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import dfr
+from dfr.api.routes import router
+from dfr.domain.incidents import IncidentReport, RejectCode, ReportRejected
+from dfr.settings import Settings
+from dfr.store import MergePolicy, Store
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Incident ingest for the dfr Drone-as-First-Responder controller.
+
+Sensors, CAD bridges and operators submit **incident reports**; dfr stores each one, merges reports of
+the same event into one incident, and keeps an append-only audit log. The same report schema is accepted
+on the MQTT ingest topic.
+"""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the API. ``store`` given: used as is and not closed; ``clock`` pins "now" (tests)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        app.state.store = store or await Store.open(
+            settings.database_url,
+            policy=MergePolicy(radius_m=settings.merge_radius_m, window_s=settings.merge_window_s),
+        )
+        try:
+            yield
+        finally:
+            active: Store = app.state.store
+            app.state.store = None
+            if owned:
+                await active.close()
+
+    app = FastAPI(title="dfr", version=dfr.__version__, description=_DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock or _utcnow
+    app.state.store = None
+    app.include_router(router)
+    app.add_exception_handler(ReportRejected, _report_rejected)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    _document_report_schema(app)
+    return app
+
+
+async def _report_rejected(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ReportRejected):  # registered for this class only
+        raise exc
+    status = 413 if exc.code is RejectCode.PAYLOAD_TOO_LARGE else 422
+    return JSONResponse({"detail": exc.to_dict()}, status_code=status)
+
+
+async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
+    """Path and query parameter errors, reshaped like report rejections (the field named first)."""
+    if not isinstance(exc, RequestValidationError):  # registered for this class only
+        raise exc
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        field = ".".join(loc[1:] if loc and loc[0] in ("path", "query", "header", "body") else loc)
+        errors.append(
+            {"field": field or "(request)", "message": str(err.get("msg", "")), "type": err.get("type")}
+        )
+    first = errors[0] if errors else {"field": None, "message": "invalid request"}
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    problem = {
+        "code": "invalid_request",
+        "reason": f"{first['message']}{more}",
+        "field": first["field"],
+        "position": None,
+        "errors": errors,
+    }
+    return JSONResponse({"detail": problem}, status_code=422)
+
+
+def _document_report_schema(app: FastAPI) -> None:
+    """Add `IncidentReport` (and the models it uses) to the OpenAPI components.
+
+    The ingest route reads its body raw (see dfr.api.routes), so FastAPI does not know the body model;
+    its requestBody refers to ``#/components/schemas/IncidentReport``, which is supplied here.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        report = IncidentReport.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in report.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["IncidentReport"] = report
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
