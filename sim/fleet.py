@@ -90,8 +90,9 @@ class Fleet:
     async def start(self) -> None:
         """Open one UDP socket per vehicle and start the clock."""
         loop = asyncio.get_running_loop()
+        speed = self.speed
         for d in self.specs:
-            link = VehicleLink(self.vehicles[d.sysid], (self.host, self.port_of(d.sysid)))
+            link = VehicleLink(self.vehicles[d.sysid], (self.host, self.port_of(d.sysid)), speed)
             await loop.create_datagram_endpoint(lambda link=link: link, local_addr=(self.host, 0))  # type: ignore[misc]
             self.links[d.sysid] = link
         self._wall0 = time.monotonic()

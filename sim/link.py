@@ -6,8 +6,8 @@ fence and parameter protocols, calls the flight model (`sim.vehicle.Vehicle`) an
 a ground station needs at PX4's rates. The facts it follows are in the reference captures'
 protocol.md (rates, HEARTBEAT/mode encoding, ACKs, handshakes).
 
-Telemetry rates are wall-clock rates, also when simulated time runs faster: a ground station then sees
-the usual message load, with each message carrying the simulated boot time.
+Stream rates are PX4's per simulated second; faster than real time they speed up with the clock but
+are capped at 50 Hz of wall time, so a ground station's load stays bounded.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ DEFAULT_RATES: dict[int, float] = {
     M.MAVLINK_MSG_ID_CURRENT_MODE: 0.5,
 }
 
+# Faster than real time, streams speed up with simulated time (as PX4's do under a speed factor) so that a
+# mode or arming change shows within a simulated second, but no stream exceeds the 20 ms tick rate.
+MAX_WALL_RATE_HZ = 50.0
 PARAMS_PER_TICK = 60  # PARAM_REQUEST_LIST answers stream at ~3000 values/s, faster than PX4's ~1000/s
 
 
@@ -85,8 +88,9 @@ def _finite(x: float) -> bool:
 class VehicleLink(asyncio.DatagramProtocol):
     """The UDP MAVLink endpoint of one vehicle."""
 
-    def __init__(self, vehicle: Vehicle, remote: tuple[str, int]) -> None:
+    def __init__(self, vehicle: Vehicle, remote: tuple[str, int], speed: float = 1.0) -> None:
         self.vehicle = vehicle
+        self.speed = speed  # stream rates are per simulated second, capped at MAX_WALL_RATE_HZ
         self.remote = remote  # where telemetry goes: PX4's default target until someone talks to us
         self.mav = M.MAVLink(None, srcSystem=vehicle.sysid, srcComponent=1)
         self.mav.robust_parsing = True
@@ -168,7 +172,7 @@ class VehicleLink(asyncio.DatagramProtocol):
         for mid, stream in self.streams.items():
             if stream.rate_hz <= 0 or now < stream.next_due:
                 continue
-            period = 1.0 / stream.rate_hz
+            period = 1.0 / min(stream.rate_hz * self.speed, MAX_WALL_RATE_HZ)
             stream.next_due = max(stream.next_due + period, now) if stream.next_due else now + period
             self.send_message(mid)
         if self.param_queue:
