@@ -25,9 +25,10 @@ class Param:
 # Defaults that differ from PX4's SIH airframe, with the reason.
 SIM_OVERRIDES: dict[str, float] = {
     # PX4 SIH floors its battery at 50 % (SIM_BAT_MIN_PCT) and drains it in 60 s, which makes battery
-    # planning meaningless. The simulator models a real pack instead: 0 % floor, ~25 min hover endurance.
+    # planning meaningless. The simulator models a real pack instead: 0 % floor, 40 min hover endurance
+    # (less in fast flight), typical of DFR docked quadrotors.
     "SIM_BAT_MIN_PCT": 0.0,
-    "SIM_BAT_DRAIN": 1500.0,
+    "SIM_BAT_DRAIN": 2400.0,
 }
 
 # Parameters the simulator adds (not in PX4): none are served to clients to keep the list PX4-identical.

@@ -1,0 +1,94 @@
+"""Pure planning of a whole sortie from an area, a dock and a scene: route, orbit, ETA, fence.
+
+No I/O: everything here is computed from the area file and the request so it can be tested fast.
+The return leg is the outbound route reversed (PX4's RTL flies a straight line home, which may cross
+a no-fly zone), and the orbit radius shrinks so that the circle keeps clear of every active zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shapely.geometry import Point
+
+from dfr.area import METRES_PER_FOOT, Area
+from dfr.planning import LocalProjection, NoFlyZone, PlanRequest, RoutePlan, eta_s, plan_route
+
+MIN_ORBIT_RADIUS_M = 20.0
+
+
+@dataclass(frozen=True)
+class SortiePlan:
+    route: RoutePlan
+    orbit_centre: tuple[float, float]  # (lat, lon)
+    orbit_radius_m: float  # 0: hold over the point (no room to orbit)
+    altitude_m: float
+    eta_s: float
+    fence: list[tuple[list[tuple[float, float]], bool]]  # (lon/lat ring, inclusion) for the autopilot
+
+
+def planner_zones(area: Area) -> tuple[NoFlyZone, ...]:
+    return tuple(
+        NoFlyZone(
+            z.id,
+            z.name,
+            z.geometry,
+            z.floor_ft_agl * METRES_PER_FOOT,
+            z.ceiling_ft_agl * METRES_PER_FOOT,
+        )
+        for z in area.zones
+    )
+
+
+def autopilot_fence(area: Area, altitude_m: float) -> list[tuple[list[tuple[float, float]], bool]]:
+    """The operating area as an inclusion polygon and every zone active at `altitude_m` as an exclusion."""
+    fence = [(list(area.operating_area.exterior.coords)[:-1], True)]
+    for z in planner_zones(area):
+        if z.applies_at(altitude_m):
+            fence.append((list(z.geometry.exterior.coords)[:-1], False))
+    return fence
+
+
+def plan_sortie(
+    area: Area,
+    start: tuple[float, float],
+    scene: tuple[float, float],
+    *,
+    altitude_m: float | None = None,
+    cruise_m_s: float = 12.0,
+    climb_m_s: float = 2.5,
+    orbit_radius_m: float = 60.0,
+    buffer_m: float = 30.0,
+    allow_standoff: bool = True,
+) -> SortiePlan:
+    """Plan from `start` to `scene` (both (lat, lon)); raises dfr.planning.PlanError subclasses."""
+    alt = altitude_m if altitude_m is not None else area.default_altitude_m
+    zones = planner_zones(area)
+    route = plan_route(
+        PlanRequest(
+            area=area.operating_area,
+            start=(start[1], start[0]),
+            target=(scene[1], scene[0]),
+            altitude_m=alt,
+            zones=zones,
+            buffer_m=buffer_m,
+            max_altitude_m=area.max_altitude_ft_agl * METRES_PER_FOOT,
+            allow_standoff=allow_standoff,
+        )
+    )
+    end_lon, end_lat = route.waypoints[-1]
+    proj = LocalProjection.around(end_lon, end_lat)
+    centre = Point(proj.to_xy(end_lon, end_lat))
+    clearance = min(
+        [proj.geom_to_xy(z.geometry).distance(centre) - buffer_m for z in zones if z.applies_at(alt)]
+        + [proj.geom_to_xy(area.operating_area).exterior.distance(centre) - buffer_m]
+    )
+    radius = min(orbit_radius_m, clearance)
+    return SortiePlan(
+        route=route,
+        orbit_centre=(end_lat, end_lon),
+        orbit_radius_m=radius if radius >= MIN_ORBIT_RADIUS_M else 0.0,
+        altitude_m=alt,
+        eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt),
+        fence=autopilot_fence(area, alt),
+    )
