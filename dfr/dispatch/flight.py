@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapely.geometry import LineString, Point
+
 from dfr.fleet.drone import Drone
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,17 @@ async def _noop(phase: Phase, info: dict[str, Any]) -> None:
 
 
 async def fly(
-    drone: Drone, plan: FlightPlan, on_phase: OnPhase = _noop, recall: asyncio.Event | None = None
+    drone: Drone,
+    plan: FlightPlan,
+    on_phase: OnPhase = _noop,
+    recall: asyncio.Event | None = None,
+    resume: Phase | None = None,
 ) -> FlightResult:
-    """Run the whole sortie. Wall-clock timeouts scale with `plan.time_scale`."""
+    """Run the sortie, or resume it from `resume` (the phase recorded before a controller restart).
+
+    Wall-clock timeouts scale with `plan.time_scale`. `on_phase` is awaited before the phase's first
+    command so that the record leads the action: a crash in between resumes the recorded phase.
+    """
     scale = plan.time_scale
     result = FlightResult()
     recall = recall or asyncio.Event()
@@ -70,51 +80,36 @@ async def fly(
         _track(drone, result, 1.0 / max(scale, 1.0)), name=f"flight-{drone.id}-track"
     )
     try:
-        await drone.wait_for(lambda s: s.health_ok and s.home is not None, timeout=30)
-        speed_params = {
-            "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
-            "MPC_XY_CRUISE": plan.response_speed_m_s,
-        }
-        await drone.set_params({**plan.params, **speed_params})
-        if plan.fence:
-            await drone.upload_fence(plan.fence)
-        await on_phase("launching", {})
-        result.launched_at = time.time()
-        await drone.arm_and_takeoff(plan.altitude_m)
-        # Start along the route as soon as the drone is safely up; the go-to climbs the rest of the way.
-        await drone.wait_for(
-            lambda s: (s.rel_alt_m or 0) >= min(plan.altitude_m - 2, 20.0), timeout=60 / scale + 10
-        )
-        await on_phase("en_route", {})
-        legs = plan.waypoints[1:]
-        for i, (lon, lat) in enumerate(legs):
-            last = i == len(legs) - 1
-            await drone.goto(lat, lon, plan.altitude_m)
-            tol = plan.arrive_m if last else plan.corner_m
-            await _wait_or_failsafe(
-                drone,
-                _near(drone, lat, lon, tol),
-                recall,
-                900 / scale + 10,
-            )
-            if recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
-                break
-        else:
-            result.on_scene_at = time.time()
-            await on_phase("on_scene", {"arrived_at": result.on_scene_at})
+        await drone.wait_for(lambda s: s.home is not None and s.lat is not None, timeout=30)
+        if resume is None or (resume == "launching" and not drone.state.in_air):
+            await _launch(drone, plan, on_phase, result, scale)
+            resume = "en_route"
+        if resume in ("launching", "en_route"):
+            if resume == "launching":
+                await on_phase("en_route", {})
+            arrived = await _fly_out(drone, plan, recall, scale, _remaining_route(drone, plan.waypoints))
+            if arrived:
+                resume = "on_scene"
+                result.on_scene_at = time.time()
+                await on_phase("on_scene", {"arrived_at": result.on_scene_at})
+        if resume == "on_scene" and not recall.is_set() and drone.state.flight_mode not in FAILSAFE_MODES:
             if plan.orbit_radius_m > 0:
                 await drone.orbit(plan.target[0], plan.target[1], plan.orbit_radius_m, plan.orbit_speed_m_s)
             with contextlib_suppress_timeout():
                 await _wait_or_failsafe(drone, lambda s: False, recall, plan.loiter_s / scale)
-        if drone.state.flight_mode in FAILSAFE_MODES:
-            result.failsafe = drone.state.flight_mode
-            await on_phase("returning", {"reason": f"autopilot failsafe: {drone.state.flight_mode}"})
-        else:
-            await on_phase("returning", {"reason": "recalled" if recall.is_set() else "loiter complete"})
+        if resume != "returning":
+            if drone.state.flight_mode in FAILSAFE_MODES:
+                result.failsafe = drone.state.flight_mode
+                await on_phase("returning", {"reason": f"autopilot failsafe: {drone.state.flight_mode}"})
+            else:
+                await on_phase("returning", {"reason": "recalled" if recall.is_set() else "loiter complete"})
+        if drone.state.flight_mode not in FAILSAFE_MODES and drone.state.in_air:
             result.failsafe = await _fly_back(drone, plan, scale)
+        elif drone.state.flight_mode in FAILSAFE_MODES:
+            result.failsafe = drone.state.flight_mode
         await drone.wait_for(lambda s: not s.armed and not s.in_air, timeout=1200 / scale + 30)
         result.landed_at = time.time()
-        await on_phase("landed", {})
+        await on_phase("landed", {"failsafe": result.failsafe})
         return result
     finally:
         tracker.cancel()
@@ -124,6 +119,50 @@ async def fly(
             pass
 
 
+async def _launch(
+    drone: Drone, plan: FlightPlan, on_phase: OnPhase, result: FlightResult, scale: float
+) -> None:
+    await drone.wait_for(lambda s: s.health_ok, timeout=30)
+    speed_params = {
+        "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
+        "MPC_XY_CRUISE": plan.response_speed_m_s,
+    }
+    await drone.set_params({**plan.params, **speed_params})
+    if plan.fence:
+        await drone.upload_fence(plan.fence)
+    result.launched_at = time.time()
+    await drone.arm_and_takeoff(plan.altitude_m)
+    # Start along the route as soon as the drone is safely up; the go-to climbs the rest of the way.
+    await drone.wait_for(
+        lambda s: (s.rel_alt_m or 0) >= min(plan.altitude_m - 2, 20.0), timeout=60 / scale + 10
+    )
+    await on_phase("en_route", {})
+
+
+async def _fly_out(
+    drone: Drone, plan: FlightPlan, recall: asyncio.Event, scale: float, legs: list[tuple[float, float]]
+) -> bool:
+    """Fly the remaining legs; True when over the scene, False after a recall or an autopilot failsafe."""
+    for i, (lon, lat) in enumerate(legs):
+        tol = plan.arrive_m if i == len(legs) - 1 else plan.corner_m
+        await drone.goto(lat, lon, plan.altitude_m)
+        await _wait_or_failsafe(drone, _near(drone, lat, lon, tol), recall, 900 / scale + 10)
+        if recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
+            return False
+    return True
+
+
+def _remaining_route(drone: Drone, waypoints: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The waypoints still ahead: after the route segment the drone is nearest to (it flies the route,
+    so the straight line from there to the segment's end stays on it)."""
+    s = drone.state
+    if s.lat is None or s.lon is None or len(waypoints) < 2:
+        return waypoints[1:]
+    here = Point(s.lon, s.lat)
+    nearest = min(range(len(waypoints) - 1), key=lambda k: LineString(waypoints[k : k + 2]).distance(here))
+    return waypoints[nearest + 1 :]
+
+
 def _near(drone: Drone, lat: float, lon: float, tol: float) -> Callable[[Any], bool]:
     return lambda _state: drone.distance_to(lat, lon) <= tol
 
@@ -131,7 +170,7 @@ def _near(drone: Drone, lat: float, lon: float, tol: float) -> Callable[[Any], b
 async def _fly_back(drone: Drone, plan: FlightPlan, scale: float) -> str | None:
     """Retrace the planned route (it is clear of every zone), then RTL: PX4's RTL flies straight home."""
     never = asyncio.Event()
-    for lon, lat in list(reversed(plan.waypoints[:-1]))[:-1]:
+    for lon, lat in _remaining_route(drone, list(reversed(plan.waypoints)))[:-1]:
         if drone.state.flight_mode in FAILSAFE_MODES:
             return drone.state.flight_mode
         await drone.goto(lat, lon, plan.altitude_m)

@@ -59,7 +59,7 @@ async def test_response_flies_around_no_fly_zone_and_returns() -> None:
         finally:
             await fleet.stop()
 
-    assert phases == ["launching", "en_route", "on_scene", "returning", "landed"]
+    assert phases == ["en_route", "on_scene", "returning", "landed"]
     assert result.failsafe is None
     track = [(p["lon"], p["lat"]) for p in result.track if (p["rel_alt_m"] or 0) > sortie.altitude_m - 5]
     assert len(track) > 20
