@@ -22,6 +22,22 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./var/dfr.sqlite",
         description="SQLAlchemy URL; sqlite+aiosqlite (the default, a file) or postgresql+asyncpg.",
     )
+    area: str = Field(
+        default="missions/areas/chula-vista.yaml", description="Area file (docks, drones, zones)."
+    )
+    policy: str = Field(default="missions/policies/default.yaml", description="Launch policy file.")
+    mavlink_base_port: int = Field(
+        default=14540, ge=1024, le=65000, description="Drone i listens on udpin://mavlink_host:base+i-1."
+    )
+    mavlink_host: str = Field(default="127.0.0.1", description="Address MAVSDK listens on for the drones.")
+    time_scale: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=100.0,
+        description="Simulated-time speed-up (1 for real drones; tests use 10+).",
+    )
+    http_host: str = Field(default="127.0.0.1")
+    http_port: int = Field(default=8000, ge=0, le=65535)
     mqtt_url: str | None = Field(
         default=None, description="Broker for the MQTT ingest, e.g. mqtt://broker:1883; None disables it."
     )

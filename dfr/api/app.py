@@ -68,6 +68,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or _utcnow
     app.state.store = None
+    app.state.ingest_hooks = []  # awaited after each committed report (the dispatcher registers here)
     app.include_router(router)
     app.add_exception_handler(ReportRejected, _report_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)

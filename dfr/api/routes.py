@@ -151,6 +151,8 @@ async def post_incident(
     now = clock()
     report = validate_report(body, now=now, settings=settings)
     result = await store.ingest(report, actor="api", received_at=now)
+    for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
+        await hook(result)
     response.status_code = 201 if result.created else 200
     if result.created:
         response.headers["Location"] = str(request.url_for("get_incident", incident_id=result.incident.id))

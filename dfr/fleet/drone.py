@@ -88,7 +88,7 @@ class Drone:
         self.telemetry = TelemetryAsync(system)
         self.param = ParamAsync(system)
         self.geofence = GeofenceAsync(system)
-        self.state = DroneState()
+        self.state = DroneState(connected=True)  # discovered just now; the subscription reports changes
         self.changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -1,11 +1,14 @@
-"""Persistence of incidents, their reports and the audit log (SQLite or PostgreSQL, schema by Alembic).
+"""Persistence of incidents, missions and the audit log (SQLite or PostgreSQL, schema by Alembic).
 
 Use `Store.open(url)`; see `dfr.store.store` for the ingest guarantees and `dfr.store.merge` for when a
-report joins an existing incident.
+report joins an existing incident. `MissionStore(store)` adds missions on the same database (see
+`dfr.store.missions`); importing it here also registers the mission tables on the shared metadata, which
+the migrations and the schema checks read.
 """
 
 from dfr.store.merge import JOINABLE_KINDS, MergePolicy, can_join, haversine_m
 from dfr.store.migrate import migrate
+from dfr.store.missions import MissionExists, MissionNotFound, MissionStore, UnknownIncident
 from dfr.store.store import MAX_PAGE, AuditEntry, IngestResult, Store, StoredReport
 
 __all__ = [
@@ -14,8 +17,12 @@ __all__ = [
     "AuditEntry",
     "IngestResult",
     "MergePolicy",
+    "MissionExists",
+    "MissionNotFound",
+    "MissionStore",
     "Store",
     "StoredReport",
+    "UnknownIncident",
     "can_join",
     "haversine_m",
     "migrate",

@@ -222,7 +222,9 @@ async def test_migration_matches_the_models_and_is_idempotent(db_url: str) -> No
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(diff) == []
-            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0001"
+            assert (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar() == "0002"  # head revision
     finally:
         await engine.dispose()
 

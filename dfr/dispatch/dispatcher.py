@@ -1,0 +1,374 @@
+"""The dispatcher: turns new incidents into missions and supervises every flight to its end.
+
+Ownership: the dispatcher owns which drone is busy and the flight tasks; the mission store owns
+mission state (every step is persisted before the matching command is sent); the fleet owns the
+MAVLink connections. On start it reloads open missions and resumes supervising them, so the
+controller survives its own restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from dfr.area import Area
+from dfr.dispatch.flight import FlightPlan, fly
+from dfr.dispatch.policy import Policy, decide
+from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
+from dfr.dispatch.sortie import plan_sortie
+from dfr.domain.incidents import Incident
+from dfr.domain.missions import Mission, MissionDecision, MissionState, StandoffPoint, is_terminal
+from dfr.fleet.drone import CommandRefused
+from dfr.fleet.fleet import Fleet
+from dfr.store.missions import MissionStore
+from dfr.store.store import IngestResult
+
+log = logging.getLogger(__name__)
+S = MissionState
+AIRBORNE = (S.LAUNCHING, S.EN_ROUTE, S.ON_SCENE, S.RETURNING)
+Listener = Callable[[Mission], Awaitable[None]]
+
+
+def _with(mission: Mission, update: dict[str, Any]) -> Mission:
+    """A validated copy (model_copy would skip the model's invariants)."""
+    return Mission.model_validate({**mission.model_dump(), **update})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        area: Area,
+        policy: Policy,
+        missions: MissionStore,
+        fleet: Fleet,
+        time_scale: float = 1.0,
+        policy_name: str = "default",
+    ) -> None:
+        self.area = area
+        self.policy = policy
+        self.missions = missions
+        self.fleet = fleet
+        self.time_scale = time_scale
+        self.policy_name = policy_name
+        self.busy: dict[str, str] = {}  # drone id -> mission id
+        self.flights: dict[str, asyncio.Task[None]] = {}  # mission id -> supervising task
+        self.recalls: dict[str, asyncio.Event] = {}
+        self.approval_timers: dict[str, asyncio.Task[None]] = {}
+        self.listeners: list[Listener] = []
+        self.pending: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
+        self._closing = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Resume open missions (after a restart) and retry queued ones."""
+        for mission in await self.missions.open_missions():
+            if mission.state in AIRBORNE and mission.drone_id is not None:
+                self.busy[mission.drone_id] = mission.id
+                self._spawn_flight(mission, resume=mission.state.value)
+            elif mission.state is S.PENDING_APPROVAL:
+                self._start_approval_timer(mission)
+        await self._launch_queued()
+
+    async def stop(self) -> None:
+        """Stop supervising. Drones in the air keep flying their current command; a restart resumes them."""
+        self._closing = True
+        tasks = [*self.pending, *self.flights.values(), *self.approval_timers.values()]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+    async def _emit(self, mission: Mission) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(mission)
+            except Exception:
+                log.exception("mission listener failed")
+
+    async def _step(
+        self, mission_id: str, state: MissionState, actor: str = "dispatcher", **kw: Any
+    ) -> Mission:
+        mission = await self.missions.transition(mission_id, state, actor=actor, **kw)
+        await self._emit(mission)
+        return mission
+
+    # ------------------------------------------------------------------ incidents
+    async def submit(self, result: IngestResult) -> None:
+        """Ingest hook: decide and launch in a named background task so the report's ack is not delayed."""
+        if not result.created or self._closing:
+            return
+
+        async def run() -> None:
+            try:
+                await self.handle_incident(result.incident)
+            except Exception:
+                log.exception("dispatch of incident %s failed", result.incident.id)
+
+        task = asyncio.create_task(run(), name=f"dispatch-incident-{result.incident.id}")
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def on_ingest(self, result: IngestResult) -> Mission | None:
+        """Called after an incident report is persisted; only a new incident starts a mission."""
+        if not result.created:
+            return None
+        return await self.handle_incident(result.incident)
+
+    async def handle_incident(self, incident: Incident) -> Mission:
+        wind = (self.area.wind.north_m_s**2 + self.area.wind.east_m_s**2) ** 0.5
+        decision = decide(
+            self.policy, kind=str(incident.kind.value), priority=incident.priority, wind_m_s=wind
+        )
+        record = MissionDecision(
+            policy=f"{self.policy_name}:{decision.rule or 'none'}", reason=decision.reason, by="system"
+        )
+        now = _now()
+        mission = Mission(
+            incident_id=incident.id,
+            state=S.PENDING_APPROVAL,
+            created_at=now,
+            updated_at=now,
+            target=incident.location,
+            altitude_m=self.policy.altitude_m or self.area.default_altitude_m,
+            decision=record,
+        )
+        if decision.action == "launch":
+            return await self._launch(mission, actor="dispatcher", new=True)
+        mission = await self.missions.create(mission, actor="dispatcher")
+        await self._emit(mission)
+        if decision.action == "refuse":
+            return await self._step(mission.id, S.DECLINED, reason=decision.reason)
+        self._start_approval_timer(mission, decision.approval_timeout_s, decision.on_timeout)
+        return mission
+
+    # ------------------------------------------------------------------ approval
+    def _start_approval_timer(
+        self, mission: Mission, timeout: float | None = None, on_timeout: str | None = None
+    ) -> None:
+        timeout = timeout if timeout is not None else 120.0
+        elapsed = (_now() - mission.created_at).total_seconds()
+        remaining = max(0.0, timeout - elapsed)
+
+        async def expire() -> None:
+            await asyncio.sleep(remaining)
+            current = await self.missions.get(mission.id)
+            if current is None or current.state is not S.PENDING_APPROVAL:
+                return
+            if on_timeout == "launch":
+                await self.try_launch(mission.id, actor="policy:approval-timeout")
+            else:
+                await self._step(
+                    mission.id,
+                    S.DECLINED,
+                    actor="policy:approval-timeout",
+                    reason=f"no approval within {timeout:.0f} s",
+                )
+
+        self.approval_timers[mission.id] = asyncio.create_task(expire(), name=f"approval-timer-{mission.id}")
+
+    async def approve(self, mission_id: str, actor: str) -> Mission:
+        timer = self.approval_timers.pop(mission_id, None)
+        if timer is not None:
+            timer.cancel()
+        return await self.try_launch(mission_id, actor=actor)
+
+    async def decline(self, mission_id: str, actor: str, reason: str) -> Mission:
+        timer = self.approval_timers.pop(mission_id, None)
+        if timer is not None:
+            timer.cancel()
+        return await self._step(mission_id, S.DECLINED, actor=actor, reason=reason)
+
+    async def recall(self, mission_id: str, actor: str) -> None:
+        event = self.recalls.get(mission_id)
+        if event is None:
+            raise LookupError(f"mission {mission_id} is not flying")
+        await self.missions.update(mission_id, actor=actor, reason="recalled by operator")
+        event.set()
+
+    # ------------------------------------------------------------------ launch
+    def candidates(self) -> list[Candidate]:
+        out = []
+        for cfg in self.area.drones:
+            dock = self.area.dock(cfg.dock)
+            drone = self.fleet.drones.get(cfg.id)
+            state = drone.state if drone else None
+            on_ground = state is not None and not state.in_air and not state.armed
+            out.append(
+                Candidate(
+                    drone_id=cfg.id,
+                    dock_id=dock.id,
+                    lat=state.lat if state and state.lat is not None else dock.lat,
+                    lon=state.lon if state and state.lon is not None else dock.lon,
+                    available=cfg.id not in self.busy and on_ground,
+                    connected=bool(state and state.connected and state.health_ok),
+                    battery_pct=state.battery_pct if state else None,
+                    response_speed_m_s=cfg.response_speed_m_s,
+                )
+            )
+        return out
+
+    async def try_launch(self, mission_id: str, actor: str = "dispatcher") -> Mission:
+        """Launch a stored mission that waits (approval given, or queued and a drone may be free)."""
+        mission = await self.missions.get(mission_id)
+        if mission is None:
+            raise LookupError(f"no mission {mission_id}")
+        return await self._launch(mission, actor=actor, new=False)
+
+    async def _launch(self, mission: Mission, *, actor: str, new: bool) -> Mission:
+        """Pick a drone and launch; else queue the mission (no drone free) or abort it (scene refused).
+
+        `new`: the mission is not stored yet; it is created directly in the state the choice gives, so
+        its timeline says what really happened (queued with the reason, or launching with the drone).
+        """
+        async with self._lock:
+            if not new:
+                current = await self.missions.get(mission.id)
+                if current is None or current.state not in (S.PENDING_APPROVAL, S.QUEUED):
+                    return current or mission
+                mission = current
+            scene = (mission.target.lat, mission.target.lon)
+            try:
+                choice = choose_drone(self.area, self.policy, self.candidates(), scene)
+            except SceneRefused as e:
+                if new:
+                    mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": "planning"}))
+                return await self._step(mission.id, S.ABORTED, actor=actor, reason=f"refused: {e.reason}")
+            except NoDroneAvailable as e:
+                if new:
+                    return await self._create(_with(mission, {"state": S.QUEUED, "reason": str(e)[:500]}))
+                if mission.state is S.QUEUED:
+                    return mission
+                return await self._step(mission.id, S.QUEUED, actor=actor, reason=str(e)[:500])
+            self.busy[choice.drone_id] = mission.id
+            try:
+                fields = self._launch_fields(choice)
+                if new:
+                    mission = await self._create(_with(mission, {"state": S.LAUNCHING, **fields}))
+                else:
+                    mission = await self._step(mission.id, S.LAUNCHING, actor=actor, **fields)
+            except Exception:
+                self.busy.pop(choice.drone_id, None)
+                raise
+        self._spawn_flight(mission, resume=None)
+        return mission
+
+    async def _create(self, mission: Mission) -> Mission:
+        stored = await self.missions.create(mission, actor="dispatcher")
+        await self._emit(stored)
+        return stored
+
+    def _launch_fields(self, choice: Choice) -> dict[str, Any]:
+        route = choice.plan.route
+        fields: dict[str, Any] = {
+            "drone_id": choice.drone_id,
+            "planned_route": [list(p) for p in route.waypoints],
+            "expected_time_to_scene_s": round(choice.eta_s, 1),
+            "altitude_m": choice.plan.altitude_m,
+            "launched_at": _now(),
+        }
+        if route.standoff is not None:
+            lon, lat = route.standoff.point
+            fields["standoff"] = StandoffPoint(
+                lat=lat,
+                lon=lon,
+                zone_id=route.standoff.zone_id,
+                distance_m=round(route.standoff.distance_m, 1),
+            )
+        return fields
+
+    async def _launch_queued(self) -> None:
+        for mission in await self.missions.list(state=S.QUEUED, limit=100):
+            if self._closing:
+                return
+            await self.try_launch(mission.id)
+
+    # ------------------------------------------------------------------ flight supervision
+    def _spawn_flight(self, mission: Mission, resume: str | None) -> None:
+        self.recalls[mission.id] = asyncio.Event()
+        task = asyncio.create_task(self._supervise(mission, resume), name=f"mission-{mission.id}")
+        self.flights[mission.id] = task
+
+    def _flight_plan(self, mission: Mission) -> FlightPlan:
+        assert mission.drone_id is not None
+        cfg = self.area.drone(mission.drone_id)
+        end_lat, end_lon = mission.target.lat, mission.target.lon
+        if mission.standoff is not None:
+            end_lat, end_lon = mission.standoff.lat, mission.standoff.lon
+        dock = self.area.dock(cfg.dock)
+        sortie = plan_sortie(
+            self.area,
+            (dock.lat, dock.lon),
+            (end_lat, end_lon),
+            altitude_m=mission.altitude_m,
+            cruise_m_s=cfg.response_speed_m_s,
+            orbit_radius_m=self.policy.orbit_radius_m,
+            buffer_m=self.policy.buffer_m,
+        )
+        waypoints = [(float(p[0]), float(p[1])) for p in mission.planned_route] or sortie.route.waypoints
+        return FlightPlan(
+            waypoints=waypoints,
+            altitude_m=mission.altitude_m,
+            target=sortie.orbit_centre,
+            response_speed_m_s=cfg.response_speed_m_s,
+            orbit_radius_m=sortie.orbit_radius_m,
+            orbit_speed_m_s=self.policy.orbit_speed_m_s,
+            loiter_s=self.policy.loiter_s,
+            params=dict(cfg.params),
+            fence=sortie.fence,
+            time_scale=self.time_scale,
+        )
+
+    async def _supervise(self, mission: Mission, resume: str | None) -> None:
+        mission_id = mission.id
+        assert mission.drone_id is not None
+        drone_id = mission.drone_id
+        pending_track: list[dict[str, Any]] = []
+        try:
+            if drone_id not in self.fleet.drones:  # after a restart the fleet may still be connecting
+                await asyncio.wait_for(self.fleet.all_connected.wait(), 60)
+            drone = self.fleet.drone(drone_id)
+            plan = self._flight_plan(mission)
+
+            async def on_phase(phase: str, info: dict[str, Any]) -> None:
+                fields: dict[str, Any] = {}
+                reason = info.get("reason")
+                if phase == "on_scene":
+                    current = await self.missions.get(mission_id)
+                    fields["on_scene_at"] = _now()
+                    if current is not None and current.launched_at is not None:
+                        fields["achieved_time_to_scene_s"] = round(
+                            (fields["on_scene_at"] - current.launched_at).total_seconds() * self.time_scale, 1
+                        )
+                if phase == "landed":
+                    fields["landed_at"] = _now()
+                await self._step(mission_id, MissionState(phase), reason=reason, **fields)
+
+            result = await fly(drone, plan, on_phase, self.recalls[mission_id], resume=resume)
+            pending_track = result.track
+        except asyncio.CancelledError:
+            raise
+        except (CommandRefused, TimeoutError, Exception) as e:  # the record must say why it ended
+            log.exception("mission %s failed", mission_id)
+            current = await self.missions.get(mission_id)
+            if current is not None and not is_terminal(current.state):
+                await self._step(mission_id, S.FAILED, reason=f"{type(e).__name__}: {e}"[:500])
+        finally:
+            if not self._closing:
+                self.busy.pop(drone_id, None)
+                self.flights.pop(mission_id, None)
+                self.recalls.pop(mission_id, None)
+        if pending_track:
+            await self.missions.append_track(mission_id, pending_track)
+        if not self._closing:
+            await self._launch_queued()

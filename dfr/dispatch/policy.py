@@ -1,0 +1,312 @@
+"""Launch policy: which incidents launch a drone on their own, which wait for a person, which never do.
+
+An agency writes its policy as a short YAML file (see ``missions/policies/default.yaml``): an ordered list
+of rules, each naming incident kinds and a priority threshold, where the first rule that matches wins, plus
+the numbers the drone selection needs (coverage radius, battery limits, wind limit, sortie shape). Keeping
+it in a file rather than in code means the agency's counsel and command staff can read and sign off the
+exact text the controller runs.
+
+`decide` is pure: the same policy, incident and wind always give the same `Decision`, and the decision's
+``reason`` is a full sentence because it is shown to the operator and written to the audit log, where it
+must explain the outcome to someone who never saw the policy file.
+
+`load_policy` validates the whole file before returning, like `dfr.area.load_area`, and reports every
+problem at once with the file, the field path and the line. Beyond types and ranges it refuses what is
+always a mistake in an ordered rule list: duplicate names (the audit log records rules by name) and rules
+that can never apply because earlier rules already match everything they cover.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dfr.area import Problem, _Doc, _duplicate_keys, _parse_yaml, _read_text
+from dfr.domain.incidents import IncidentKind
+
+__all__ = [
+    "ANY_KIND",
+    "Decision",
+    "Policy",
+    "PolicyError",
+    "Rule",
+    "decide",
+    "load_policy",
+]
+
+ANY_KIND = "*"
+"""In a rule's ``kinds``, matches every incident kind, including kinds added to dfr after the policy."""
+
+MAX_POLICY_FILE_BYTES = 1_000_000
+"""A policy is a few kilobytes; refusing anything this large bounds parse time on a wrong path."""
+
+MAX_REPORTED_PROBLEMS = 50
+
+_KNOWN_KINDS: tuple[str, ...] = tuple(k.value for k in IncidentKind)
+_PRIORITIES = range(1, 6)  # 1 is the most urgent, as in dfr.domain.incidents
+
+
+def _kind_name(value: Any) -> Any:
+    """Accept ``911`` written without quotes: YAML reads it as an int, but nobody means anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _kinds_input(value: Any) -> Any:
+    return [_kind_name(v) for v in value] if isinstance(value, list) else value
+
+
+class _Strict(BaseModel):
+    """Closed and strict, as in dfr.area: a typo'd key or ``max_priority: "2"`` must not pass silently."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+Seconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]
+
+
+class Rule(_Strict):
+    """One line of the policy: for these kinds at this urgency or higher, do this."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]*$")]
+    kinds: Annotated[list[str], BeforeValidator(_kinds_input), Field(min_length=1)]
+    max_priority: Annotated[int, Field(ge=1, le=5)] = 5
+    """The rule applies to incidents whose priority is at most this (1 is the most urgent)."""
+    action: Literal["auto_launch", "require_approval", "never"]
+    approval_timeout_s: Seconds = 120.0
+    on_timeout: Literal["launch", "decline"] = "decline"
+    """What happens when nobody answers an approval request in time; only used by require_approval."""
+
+    @field_validator("kinds")
+    @classmethod
+    def _check_kinds(cls, kinds: list[str]) -> list[str]:
+        """Unknown kinds are refused because a misspelt kind would make the rule silently never match."""
+        for kind in kinds:
+            if kind != ANY_KIND and kind not in _KNOWN_KINDS:
+                raise ValueError(
+                    f"unknown incident kind {kind!r} (expected {', '.join(_KNOWN_KINDS)}, "
+                    f"or {ANY_KIND!r} for every kind)"
+                )
+        if ANY_KIND in kinds and len(kinds) > 1:
+            raise ValueError(f"{ANY_KIND!r} already matches every kind; list it alone")
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("the same kind is listed twice")
+        return kinds
+
+    def matches(self, kind: str, priority: int) -> bool:
+        """True if this rule covers an incident of ``kind`` at ``priority``."""
+        return priority <= self.max_priority and (ANY_KIND in self.kinds or kind in self.kinds)
+
+
+class _PolicyFields(_Strict):
+    """The policy file's fields without the checks across rules, so that those can point at one rule."""
+
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    coverage_radius_m: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 5000.0
+    """Farthest a scene may be from a drone's dock (straight line) for that drone to be sent."""
+    min_battery_pct: Percent = 40.0
+    """Below this charge a drone is not launched at all, whatever the sortie would need."""
+    battery_reserve_pct: Annotated[float, Field(ge=0.0, lt=100.0, allow_inf_nan=False)] = 20.0
+    """Charge that must remain on landing after the whole modelled sortie."""
+    max_wind_m_s: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 12.0
+    loiter_s: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 120.0
+    """Time over the scene budgeted in the battery estimate."""
+    orbit_radius_m: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 60.0
+    orbit_speed_m_s: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 5.0
+    altitude_m: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
+    """Transit altitude AGL; None uses the area's ``default_altitude_m``."""
+    buffer_m: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 30.0
+    allow_standoff: bool = True
+    """If a scene is inside a no-fly zone, watch it from the nearest safe point instead of refusing."""
+    hover_endurance_s: Seconds = 2400.0
+    """Battery model: a full battery lasts this long in a hover (see dfr.dispatch.selection)."""
+    climb_m_s: Seconds = 2.5
+
+
+def _rule_problems(rules: list[Rule]) -> list[tuple[int, str]]:
+    """(rule index, message) for duplicate names and for rules that earlier rules fully shadow."""
+    problems: list[tuple[int, str]] = []
+    first_with_name: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if rule.name in first_with_name:
+            problems.append(
+                (i, f"duplicate rule name {rule.name!r} (also rules[{first_with_name[rule.name]}])")
+            )
+        else:
+            first_with_name[rule.name] = i
+    # Every (kind, priority) an incident can have, plus a kind dfr may add later (matched by "*" only).
+    cases = [(kind, p) for kind in (*_KNOWN_KINDS, "\x00future") for p in _PRIORITIES]
+    winner = {case: next((i for i, r in enumerate(rules) if r.matches(*case)), None) for case in cases}
+    used = set(winner.values())
+    for i, rule in enumerate(rules):
+        if i not in used:
+            problems.append(
+                (
+                    i,
+                    f"rule {rule.name!r} can never apply: earlier rules already match every kind and "
+                    "priority it covers (the first matching rule wins)",
+                )
+            )
+    return problems
+
+
+class Policy(_PolicyFields):
+    """A validated launch policy. Build one with `load_policy`, or directly (e.g. in tests)."""
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Policy:
+        problems = _rule_problems(self.rules)
+        if problems:
+            raise ValueError("; ".join(f"rules[{i}]: {msg}" for i, msg in problems))
+        return self
+
+    def rule_for(self, kind: str, priority: int) -> Rule | None:
+        """The first rule that covers this incident, or None."""
+        return next((r for r in self.rules if r.matches(kind, priority)), None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decisions
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about one incident now; ``reason`` is the sentence shown to operators and audited."""
+
+    action: Literal["launch", "await_approval", "refuse"]
+    reason: str
+    rule: str | None
+    approval_timeout_s: float | None
+    on_timeout: str | None
+
+
+def _distinct(value: float, limit: float) -> tuple[str, str]:
+    """Both numbers to one decimal, or more if needed, so that a reading never shows equal to its limit."""
+    for digits in (1, 2, 3):
+        a, b = f"{value:.{digits}f}", f"{limit:.{digits}f}"
+        if a != b:
+            return a, b
+    return f"{value!r}", f"{limit!r}"
+
+
+def _refuse(reason: str, rule: str | None = None) -> Decision:
+    return Decision("refuse", reason, rule, None, None)
+
+
+def decide(policy: Policy, *, kind: str, priority: int, wind_m_s: float) -> Decision:
+    """Apply the policy to one incident under the current wind.
+
+    The rule is looked up before the wind is checked: a kind the policy never launches for is refused as
+    such, not "because of the wind", which would suggest it might launch once the wind drops. A wind
+    reading that is not a finite, non-negative number is refused too, since the limit cannot be confirmed.
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in _PRIORITIES:
+        raise ValueError(f"priority must be an int from 1 to 5, got {priority!r}")
+    kind = str(kind)
+    rule = policy.rule_for(kind, priority)
+    if rule is None:
+        return _refuse(f"Not launching: there is no policy rule for kind {kind} priority {priority}.")
+    what = f"{kind} incidents at priority {priority}"
+    if rule.action == "never":
+        return _refuse(f"Not launching: policy rule {rule.name!r} never launches for {what}.", rule.name)
+    if not math.isfinite(wind_m_s) or wind_m_s < 0:
+        return _refuse(
+            f"Not launching: the wind reading ({wind_m_s!r}) is not a valid speed, so the "
+            f"{policy.max_wind_m_s:.1f} m/s limit cannot be checked.",
+            rule.name,
+        )
+    if wind_m_s > policy.max_wind_m_s:
+        wind, limit = _distinct(wind_m_s, policy.max_wind_m_s)
+        return _refuse(
+            f"Not launching: the wind of {wind} m/s is above the {limit} m/s limit for flight.",
+            rule.name,
+        )
+    if rule.action == "auto_launch":
+        return Decision(
+            "launch",
+            f"Launching automatically: policy rule {rule.name!r} launches without approval for {what}.",
+            rule.name,
+            None,
+            None,
+        )
+    outcome = "the drone launches anyway" if rule.on_timeout == "launch" else "the launch is declined"
+    return Decision(
+        "await_approval",
+        f"Waiting for operator approval: policy rule {rule.name!r} requires approval for {what}; "
+        f"if nobody answers within {rule.approval_timeout_s:g} s, {outcome}.",
+        rule.name,
+        rule.approval_timeout_s,
+        rule.on_timeout,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded; ``problems`` lists every issue found, ``path`` is the file."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        shown = self.problems[:MAX_REPORTED_PROBLEMS]
+        n = len(self.problems)
+        lines = [f"invalid policy {path} ({n} problem{'s' if n != 1 else ''}):"]
+        lines += [f"  - {p}" for p in shown]
+        if n > len(shown):
+            lines.append(f"  ... and {n - len(shown)} more")
+        super().__init__("\n".join(lines))
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load and validate a policy YAML; raise `PolicyError` listing every problem found.
+
+    Nothing else escapes, whatever the file holds, so the caller needs a single ``except``.
+    """
+    try:
+        policy_path = Path(path)
+        label = str(path)
+    except TypeError as e:
+        raise PolicyError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
+
+    text, prob = _read_text(policy_path, label, MAX_POLICY_FILE_BYTES, "policy file")
+    if prob is not None or text is None:
+        raise PolicyError(label, [prob] if prob else [])
+    data, node, prob = _parse_yaml(text, label)
+    if prob is not None:
+        raise PolicyError(label, [prob])
+    doc = _Doc(label, node)
+    _duplicate_keys(doc)
+    if data is None:
+        raise PolicyError(label, [Problem(label, "", "file is empty")])
+    if not isinstance(data, dict):
+        doc.add((), f"the top level must be a mapping (rules:, ...), not {type(data).__name__}")
+        raise PolicyError(label, doc.problems)
+    try:
+        fields = _PolicyFields.model_validate(data)
+    except ValidationError as e:
+        doc.add_validation_errors(e, _PolicyFields, ())
+        raise PolicyError(label, doc.problems) from None
+    except RecursionError:
+        raise PolicyError(label, [*doc.problems, Problem(label, "", "nested too deeply")]) from None
+    for i, msg in _rule_problems(fields.rules):
+        doc.add(("rules", i, "name"), msg)
+    if doc.problems:
+        raise PolicyError(label, doc.problems)
+    return Policy.model_validate(fields.model_dump())

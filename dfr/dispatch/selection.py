@@ -1,0 +1,247 @@
+"""Which drone answers an incident: the one over the scene soonest that can also get home safely.
+
+Pure: the fleet's state comes in as `Candidate` snapshots, so that the choice can be tested, replayed from
+the audit log and explained. Every drone not chosen gets a `Rejection` with a reason an operator can act
+on ("cv-2 battery 35 % below the 40 % minimum"), because "no drone available" alone at a moment that
+matters leaves the operator guessing whether to wait, swap a battery or call a patrol car.
+
+Two different failures are kept apart: `NoDroneAvailable` (right now nobody can go; it may change in a
+minute) and `SceneRefused` (the scene itself cannot be flown to: outside the operating area, inside a
+no-fly zone with stand-off disallowed, or unreachable from every dock), which waiting will not fix.
+
+Battery model (deliberately simple and on the safe side, like the ETA): a full battery lasts
+``hover_endurance_s`` in a hover, and each second of flight uses ``100 / hover_endurance_s × effort`` per
+cent, where effort is 1 in a hover or an orbit, ``1 + 0.5·(v/10)²`` in cruise at v m/s and 1.3 while
+climbing. A sortie is: climb, fly the route out, loiter ``loiter_s``, fly the same route back (the return
+leg retraces the outbound route, see dfr.dispatch.sortie), descend. The whole cruise leg is charged at
+cruise effort, including the acceleration and braking that ``horizontal_time_s`` adds, which
+over-estimates a little; descent is charged as a hover at the climb rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shapely.geometry import Point
+
+from dfr.area import Area
+from dfr.dispatch.policy import Policy, _distinct
+from dfr.dispatch.sortie import SortiePlan, plan_sortie
+from dfr.geo import distance_m
+from dfr.planning import (
+    PlanError,
+    StartInsideZone,
+    StartOutsideArea,
+    TargetInNoFlyZone,
+    TargetOutsideArea,
+    horizontal_time_s,
+)
+
+__all__ = [
+    "CLIMB_EFFORT",
+    "Candidate",
+    "Choice",
+    "NoDroneAvailable",
+    "Rejection",
+    "SceneRefused",
+    "battery_needed_pct",
+    "choose_drone",
+    "cruise_effort",
+]
+
+CLIMB_EFFORT = 1.3
+"""Power while climbing, relative to a hover."""
+
+_SCENE_ONLY_ERRORS: tuple[type[PlanError], ...] = (TargetOutsideArea, TargetInNoFlyZone)
+"""Planning failures that depend on the scene alone, not on where the drone starts: one is enough."""
+
+_START_ERRORS: tuple[type[PlanError], ...] = (StartOutsideArea, StartInsideZone)
+"""Failures caused by where a drone is, which say nothing about the scene even if every drone has one."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A drone as the fleet sees it now; ``lat``/``lon`` is its position (normally its dock)."""
+
+    drone_id: str
+    dock_id: str
+    lat: float
+    lon: float
+    available: bool
+    connected: bool
+    battery_pct: float | None
+    response_speed_m_s: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The drone to send and its plan.
+
+    ``battery_needed_pct`` is the modelled use of the whole sortie, without the reserve; ``distance_m`` is
+    the straight-line distance from the drone's position to the scene (the route's length is in ``plan``).
+    """
+
+    drone_id: str
+    plan: SortiePlan
+    eta_s: float
+    battery_needed_pct: float
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one drone was not sent; ``reason`` reads after the drone id ("cv-1 busy")."""
+
+    drone_id: str
+    reason: str
+
+
+class NoDroneAvailable(Exception):
+    """No drone can respond now; ``rejections`` gives each drone's reason, in the candidates' order."""
+
+    def __init__(self, rejections: Sequence[Rejection]) -> None:
+        self.rejections: list[Rejection] = list(rejections)
+        if self.rejections:
+            detail = "; ".join(f"{r.drone_id} {r.reason}" for r in self.rejections)
+        else:
+            detail = "no drones were offered"
+        super().__init__(f"no drone can respond: {detail}")
+
+
+class SceneRefused(Exception):
+    """No drone may fly to this scene, whichever is free; ``error`` is the planner's error, if it was one."""
+
+    def __init__(self, reason: str, error: PlanError | None = None) -> None:
+        self.reason = reason
+        self.error = error
+        super().__init__(reason)
+
+
+def cruise_effort(speed_m_s: float) -> float:
+    """Power in cruise relative to a hover: grows with the square of the speed (drag)."""
+    return 1.0 + 0.5 * (speed_m_s / 10.0) ** 2
+
+
+def battery_needed_pct(plan: SortiePlan, policy: Policy, speed_m_s: float) -> float:
+    """Per cent of a full battery the whole sortie uses: climb, out, loiter, back, descent."""
+    if not (math.isfinite(speed_m_s) and speed_m_s > 0):
+        raise ValueError(f"speed_m_s must be a finite positive number, got {speed_m_s!r}")
+    vertical_s = plan.altitude_m / policy.climb_m_s
+    leg_s = horizontal_time_s(plan.route.length_m, speed_m_s)
+    hover_equivalent_s = (
+        vertical_s * CLIMB_EFFORT  # climb at the dock
+        + 2.0 * leg_s * cruise_effort(speed_m_s)  # out and back along the same route
+        + policy.loiter_s  # orbit or hold over the scene
+        + vertical_s  # descent onto the dock
+    )
+    return 100.0 / policy.hover_endurance_s * hover_equivalent_s
+
+
+def _pct(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
+def _precheck(area: Area, policy: Policy, c: Candidate, scene: tuple[float, float]) -> str | None:
+    """The reason a drone cannot go that needs no route planning, or None. Cheapest checks first."""
+    if not c.connected:
+        return "not connected"
+    if not c.available:
+        return "busy"
+    if c.battery_pct is None or not math.isfinite(c.battery_pct):
+        return "battery level unknown"
+    if c.battery_pct < policy.min_battery_pct:
+        return f"battery {_pct(c.battery_pct)} % below the {_pct(policy.min_battery_pct)} % minimum"
+    if not (math.isfinite(c.response_speed_m_s) and c.response_speed_m_s > 0):
+        return f"has an unusable response speed ({c.response_speed_m_s!r} m/s)"
+    try:
+        dock = area.dock(c.dock_id)
+    except KeyError:
+        return f"is based at dock {c.dock_id!r}, which is not in area {area.name!r}"
+    from_dock = distance_m(dock.lat, dock.lon, scene[0], scene[1])
+    if from_dock > policy.coverage_radius_m:
+        away, cover = _distinct(from_dock / 1000.0, policy.coverage_radius_m / 1000.0)
+        return f"scene {away} km from its dock, beyond the {cover} km coverage"
+    return None
+
+
+def _check_scene(area: Area, scene: tuple[float, float]) -> None:
+    """Refuse a scene outside the area before looking at drones: waiting for one would not help."""
+    lat, lon = scene
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        raise SceneRefused(f"scene ({lat!r}, {lon!r}) is not a valid latitude/longitude")
+    if not area.operating_area.covers(Point(lon, lat)):
+        raise SceneRefused(f"scene ({lat:.5f}, {lon:.5f}) is outside the operating area of {area.name}")
+
+
+def choose_drone(
+    area: Area, policy: Policy, candidates: Sequence[Candidate], scene: tuple[float, float]
+) -> Choice:
+    """The candidate with the smallest ETA among those that may go and can come back with the reserve.
+
+    Ties go to the higher battery, then to the smaller drone id, so that the choice is deterministic.
+    Raises `SceneRefused` when the scene cannot be flown to (outside the area; planning failed on the
+    scene itself, or failed the same way for every candidate), else `NoDroneAvailable` with every reason.
+    """
+    _check_scene(area, scene)
+    rejections: list[Rejection] = []
+    failures: list[PlanError] = []
+    planned: list[tuple[Choice, float]] = []
+    # Drones sharing a dock and a speed get the same plan; planning is the only costly step.
+    cache: dict[tuple[float, float, float], SortiePlan | PlanError] = {}
+    for c in candidates:
+        reason = _precheck(area, policy, c, scene)
+        if reason is not None:
+            rejections.append(Rejection(c.drone_id, reason))
+            continue
+        key = (c.lat, c.lon, c.response_speed_m_s)
+        if key not in cache:
+            try:
+                cache[key] = plan_sortie(
+                    area,
+                    (c.lat, c.lon),
+                    scene,
+                    altitude_m=policy.altitude_m,
+                    cruise_m_s=c.response_speed_m_s,
+                    climb_m_s=policy.climb_m_s,
+                    orbit_radius_m=policy.orbit_radius_m,
+                    buffer_m=policy.buffer_m,
+                    allow_standoff=policy.allow_standoff,
+                )
+            except PlanError as e:
+                cache[key] = e
+        plan = cache[key]
+        if isinstance(plan, PlanError):
+            if isinstance(plan, _SCENE_ONLY_ERRORS):
+                raise SceneRefused(str(plan), plan) from plan
+            failures.append(plan)
+            rejections.append(Rejection(c.drone_id, f"cannot plan a route: {plan}"))
+            continue
+        battery = c.battery_pct
+        assert battery is not None  # _precheck refused unknown levels
+        need = battery_needed_pct(plan, policy, c.response_speed_m_s)
+        if need + policy.battery_reserve_pct > battery:
+            rejections.append(
+                Rejection(
+                    c.drone_id,
+                    f"battery {_pct(battery)} % too low for this sortie: it needs about {_pct(need)} % "
+                    f"and {_pct(policy.battery_reserve_pct)} % must remain on landing",
+                )
+            )
+            continue
+        choice = Choice(
+            drone_id=c.drone_id,
+            plan=plan,
+            eta_s=plan.eta_s,
+            battery_needed_pct=need,
+            distance_m=distance_m(c.lat, c.lon, scene[0], scene[1]),
+        )
+        planned.append((choice, battery))
+    if planned:
+        return min(planned, key=lambda cb: (cb[0].eta_s, -cb[1], cb[0].drone_id))[0]
+    if failures and len(failures) == len(candidates):
+        kinds = {type(e) for e in failures}
+        if len(kinds) == 1 and not isinstance(failures[0], _START_ERRORS):
+            raise SceneRefused(str(failures[0]), failures[0])
+    raise NoDroneAvailable(rejections)

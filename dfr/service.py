@@ -1,0 +1,113 @@
+"""`dfr serve`: the whole controller in one process — HTTP API, MQTT ingest, fleet, dispatcher.
+
+Start-up order: store (migrated) → fleet connections → dispatcher (resumes open missions) → HTTP.
+Shutdown runs in reverse, staged: stop taking requests, stop supervising (drones keep their last
+command; a restart resumes them), close MAVLink, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from dfr.api.app import create_app
+from dfr.area import Area, load_area
+from dfr.dispatch.dispatcher import Dispatcher
+from dfr.dispatch.policy import Policy, load_policy
+from dfr.fleet.fleet import Fleet, default_links
+from dfr.ingest.lifespan import mqtt_ingest_task
+from dfr.settings import Settings
+from dfr.store import Store
+from dfr.store.merge import MergePolicy
+from dfr.store.missions import MissionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    area: Area
+    policy: Policy
+    store: Store
+    missions: MissionStore
+    fleet: Fleet
+    dispatcher: Dispatcher
+    app: FastAPI
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[Service]:
+    """Everything but the HTTP server, started and stopped in order (used by `serve` and by tests)."""
+    area = load_area(Path(settings.area))
+    policy = load_policy(Path(settings.policy))
+    store = await Store.open(
+        settings.database_url,
+        policy=MergePolicy(radius_m=settings.merge_radius_m, window_s=settings.merge_window_s),
+    )
+    missions = MissionStore(store)
+    fleet = Fleet(
+        default_links([d.id for d in area.drones], settings.mavlink_base_port, settings.mavlink_host)
+    )
+    dispatcher = Dispatcher(
+        area=area,
+        policy=policy,
+        missions=missions,
+        fleet=fleet,
+        time_scale=settings.time_scale,
+        policy_name=Path(settings.policy).stem,
+    )
+    try:
+        await fleet.start()
+        await dispatcher.start()
+        app = create_app(settings, store)
+        app.state.missions = missions
+        app.state.dispatcher = dispatcher
+        app.state.fleet = fleet
+        app.state.ingest_hooks.append(dispatcher.submit)
+        from dfr.api.mission_routes import router as mission_router
+
+        app.include_router(mission_router)
+        async with mqtt_ingest_task(settings, store, [dispatcher.submit]) as mqtt:
+            app.state.mqtt_ingest = mqtt
+            yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)
+    finally:
+        await dispatcher.stop()
+        await fleet.stop()
+        await store.close()
+
+
+async def serve(settings: Settings) -> None:
+    async with running_service(settings) as svc:
+        config = uvicorn.Config(
+            svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        # uvicorn traps SIGINT/SIGTERM during serve() and returns; the context then shuts down in order.
+        await server.serve()
+
+
+@contextlib.asynccontextmanager
+async def http_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn in this event loop (a named task); yields the base URL."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="http-server")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.02)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        await task
