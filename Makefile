@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPEED ?= 1
-DRONES ?= 3
 AREA ?= missions/areas/chula-vista.yaml
 
 .PHONY: venv install system-deps demo test lint typecheck unit bench clean
@@ -24,7 +23,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 demo: $(STAMP)
-	$(BIN)/dfr demo --area $(AREA) --drones $(DRONES) --speed $(SPEED)
+	$(BIN)/dfr demo --area $(AREA) --speed $(SPEED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dfr sim tests

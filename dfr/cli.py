@@ -4,7 +4,75 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import logging
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dfr.area import Area
+
+DEMO_AREA = "missions/areas/chula-vista.yaml"
+DEMO_POLICY = "missions/policies/default.yaml"
+
+
+def _service_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--area", help="area file (default: DFR_AREA or the Chula Vista sample)")
+    p.add_argument(
+        "--policy", help="launch policy file (default: DFR_POLICY or missions/policies/default.yaml)"
+    )
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: DFR_DATABASE_URL or ./var/dfr.sqlite)")
+    p.add_argument("--host", dest="http_host", help="HTTP address (default 127.0.0.1)")
+    p.add_argument("--port", dest="http_port", type=int, help="HTTP port (default 8000)")
+    p.add_argument("--mavlink-base-port", type=int, help="drone i listens on base+i-1 (default 14540)")
+    p.add_argument("--mqtt-url", help="broker for the MQTT ingest, e.g. mqtt://127.0.0.1:1883")
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> object:
+    from dfr.settings import Settings
+
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in ("area", "policy", "database_url", "http_host", "http_port", "mavlink_base_port", "mqtt_url")
+        and v is not None
+    }
+    return Settings(**{**given, **extra})
+
+
+async def _demo(args: argparse.Namespace, area: Area) -> None:
+    """Simulator + service + a replayed incident feed, all on embedded defaults."""
+    from dfr.service import http_server, running_service
+    from sim.feed import run_feed
+    from sim.harness import SimProcess
+
+    area_path = args.area or DEMO_AREA
+    async with SimProcess(area=area_path, drones=len(area.drones), speed=args.speed, base_port=14540) as sim:
+        settings = _settings(
+            args,
+            area=area_path,
+            time_scale=args.speed,
+            mavlink_base_port=sim.base_port,
+            database_url=args.database_url or "sqlite+aiosqlite:///var/demo.sqlite",
+        )
+        async with running_service(settings) as svc:  # type: ignore[arg-type]
+            host, port = svc.settings.http_host, svc.settings.http_port
+            async with http_server(svc.app, host, port) as url:
+                print(
+                    json.dumps({"event": "demo-ready", "url": url, "drones": sim.ready["drones"]}), flush=True
+                )
+                print(f"dfr demo: service on {url} (API docs {url}/docs); incidents every {args.every:.0f} s")
+                feed = asyncio.create_task(
+                    run_feed(url, area.operating_area, every_s=args.every), name="demo-feed"
+                )
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    feed.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await feed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,18 +84,32 @@ def main(argv: list[str] | None = None) -> int:
     p_sim = sub.add_parser("sim", help="run the built-in PX4-compatible simulated fleet")
     sim_runner.add_arguments(p_sim)
 
-    p_demo = sub.add_parser("demo", help="run the simulated fleet for a first look (service: next release)")
-    sim_runner.add_arguments(p_demo)
+    p_serve = sub.add_parser("serve", help="run the dfr service (API, MQTT ingest, fleet, dispatcher)")
+    _service_args(p_serve)
+
+    p_demo = sub.add_parser("demo", help="simulated drones + the service + a replayed incident feed")
+    _service_args(p_demo)
+    p_demo.add_argument("--speed", type=float, default=1.0, help="simulated-time speed-up")
+    p_demo.add_argument("--every", type=float, default=60.0, help="seconds between replayed alerts")
+    p_demo.add_argument("--drones", type=int, help=argparse.SUPPRESS)  # accepted for `make demo DRONES=`
 
     args = parser.parse_args(argv)
-    if args.command in ("sim", "demo"):
-        try:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
-        except KeyboardInterrupt:
-            pass
-        return 0
-    parser.error(f"unknown command {args.command}")
-    return 2
+        elif args.command == "serve":
+            from dfr.service import serve
+
+            asyncio.run(serve(_settings(args)))  # type: ignore[arg-type]
+        elif args.command == "demo":
+            from dfr.area import load_area
+
+            Path("var").mkdir(exist_ok=True)
+            asyncio.run(_demo(args, load_area(Path(args.area or DEMO_AREA))))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":
