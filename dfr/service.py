@@ -72,9 +72,11 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         app.state.dispatcher = dispatcher
         app.state.fleet = fleet
         app.state.ingest_hooks.append(dispatcher.submit)
+        from dfr.api.mission_actions import router as mission_actions_router
         from dfr.api.mission_routes import router as mission_router
 
         app.include_router(mission_router)
+        app.include_router(mission_actions_router)
         async with mqtt_ingest_task(settings, store, [dispatcher.submit]) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)

@@ -335,9 +335,8 @@ class Dispatcher:
         drone_id = mission.drone_id
         pending_track: list[dict[str, Any]] = []
         try:
-            if drone_id not in self.fleet.drones:  # after a restart the fleet may still be connecting
-                await asyncio.wait_for(self.fleet.all_connected.wait(), 60)
-            drone = self.fleet.drone(drone_id)
+            # after a restart the fleet may still be connecting to this drone
+            drone = await self.fleet.wait_for_drone(drone_id, 60)
             plan = self._flight_plan(mission)
 
             async def on_phase(phase: str, info: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ class Fleet:
         self._mavsdk: Mavsdk | None = None
         self._discovery: asyncio.Task[None] | None = None
         self.all_connected = asyncio.Event()
+        self._changed = asyncio.Event()  # set whenever a drone connects
 
     async def start(self) -> None:
         """Open every connection and discover systems in the background (drones may come up later)."""
@@ -79,6 +80,7 @@ class Fleet:
                         drone.start()
                         self.drones[link.drone_id] = drone
                         log.info("drone %s connected as MAVLink system %d", link.drone_id, sysid)
+                        self._changed.set()
                 if len(self.drones) == len(self.links):
                     self.all_connected.set()
                 await gen.__anext__()
@@ -89,6 +91,14 @@ class Fleet:
         except TimeoutError:
             missing = [lk.drone_id for lk in self.links if lk.drone_id not in self.drones]
             raise FleetError(f"drones not connected after {timeout:.0f} s: {missing}") from None
+
+    async def wait_for_drone(self, drone_id: str, timeout: float = 30.0) -> Drone:
+        """Wait until one drone is connected (others of the fleet may be offline)."""
+        async with asyncio.timeout(timeout):
+            while drone_id not in self.drones:
+                await self._changed.wait()
+                self._changed.clear()
+        return self.drones[drone_id]
 
     def drone(self, drone_id: str) -> Drone:
         try:

@@ -1,0 +1,150 @@
+"""Dispatcher behaviour through the real service, MAVSDK and the simulator process.
+
+Approval (approve / decline), queueing when no drone is free, refusal of a scene outside the area,
+stand-off for a scene inside a no-fly zone, and a controller restart in mid-flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dfr.area import load_area
+from dfr.dispatch.sortie import planner_zones
+from dfr.planning import path_is_clear
+from dfr.service import http_server, running_service
+from dfr.settings import Settings
+from sim.harness import SimProcess
+from tests.integration.test_service_e2e import AREA, POLICY, report
+
+pytestmark = pytest.mark.integration
+SPEED = 20.0
+NEAR_CIVIC = (32.6450, -117.0800)  # ~650 m from the civic dock
+
+
+def settings_for(tmp_path: Path, base_port: int) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'dfr.sqlite'}",
+        area=str(AREA),
+        policy=str(POLICY),
+        time_scale=SPEED,
+        mavlink_base_port=base_port,
+    )
+
+
+async def mission_of(
+    client: httpx.AsyncClient, incident_id: str, pred: Any, timeout: float
+) -> dict[str, Any]:
+    """Wait (through the public API) until the incident's mission satisfies `pred`."""
+    last: dict[str, Any] | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                ms = (await client.get("/api/v1/missions", params={"limit": 100})).json()["missions"]
+                last = next((m for m in ms if m["incident_id"] == incident_id), None)
+                if last is not None and pred(last):
+                    return last
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"mission of incident {incident_id} stuck: {last}") from None
+
+
+async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    r = await client.post("/api/v1/incidents", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["incident"]["id"])
+
+
+async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:  # only cv-1 is up
+        async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
+            await svc.fleet.wait_for_drone("cv-1")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                # a low-priority 911 call needs a human: decline one, approve another
+                inc_a = await post(client, report("c-a", *NEAR_CIVIC, kind="911", priority=3, source="cad"))
+                m_a = await mission_of(client, inc_a, lambda m: m["state"] == "pending_approval", 10)
+                r = await client.post(f"/api/v1/missions/{m_a['id']}/decline", json={"actor": "rtcc-1"})
+                assert r.status_code == 200 and r.json()["state"] == "declined"
+                r = await client.post(f"/api/v1/missions/{m_a['id']}/approve", json={"actor": "rtcc-1"})
+                assert r.status_code == 409  # declined is final: nothing changes
+
+                inc_b = await post(
+                    client, report("c-b", 32.6480, -117.0850, kind="911", priority=3, source="cad")
+                )
+                m_b = await mission_of(client, inc_b, lambda m: m["state"] == "pending_approval", 10)
+                r = await client.post(f"/api/v1/missions/{m_b['id']}/approve", json={"actor": "pilot-7"})
+                assert r.status_code == 200 and r.json()["state"] == "launching", r.text
+
+                # while cv-1 flies, a gunshot must wait in the queue, then launch when cv-1 is back
+                inc_c = await post(client, report("g-c", *NEAR_CIVIC))
+                m_c = await mission_of(client, inc_c, lambda m: m["state"] == "queued", 10)
+                assert "cv-1 busy" in m_c["reason"]
+
+                # a scene outside the operating area is refused with the reason
+                inc_d = await post(client, report("g-d", 32.7500, -117.0800))
+                m_d = await mission_of(client, inc_d, lambda m: m["state"] in ("aborted", "queued"), 10)
+                assert m_d["state"] == "aborted" and "outside" in m_d["reason"], m_d
+
+                await mission_of(client, inc_b, lambda m: m["state"] == "landed", 120)
+                m_c = await mission_of(client, inc_c, lambda m: m["state"] == "landed", 150)
+                assert m_c["drone_id"] == "cv-1"
+                events = (await client.get(f"/api/v1/missions/{m_b['id']}/events")).json()["events"]
+                assert [e["to_state"] for e in events][:2] == ["pending_approval", "launching"]
+                assert events[1]["actor"] == "pilot-7"
+                audit = (await client.get("/api/v1/audit", params={"subject_id": m_b["id"]})).json()
+                assert audit, "every mission step is audited"
+
+
+async def test_scene_inside_zone_gets_standoff(tmp_path: Path) -> None:
+    area = load_area(AREA)
+    helipad = next(z for z in area.zones if z.kind == "hospital_helipad" and z.floor_ft_agl == 0)
+    c = helipad.geometry.centroid
+    async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
+        async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
+            await svc.fleet.wait_for_drone("cv-3")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                inc = await post(client, report("g-zone", c.y, c.x))
+                m = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
+                assert m["standoff"] is not None and m["standoff"]["zone_id"] == helipad.id
+                geo = (await client.get(f"/api/v1/missions/{m['id']}/geojson")).json()
+                track = next(f for f in geo["features"] if f["properties"]["kind"] == "flown_track")
+                coords = [tuple(p[:2]) for p in track["geometry"]["coordinates"]]
+                assert path_is_clear(coords, planner_zones(area), m["altitude_m"])
+
+
+async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -> None:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        settings = settings_for(tmp_path, sim.base_port)
+        async with running_service(settings) as svc:
+            await svc.fleet.wait_for_drone("cv-1")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                inc = await post(client, report("g-restart", 32.6250, -117.0700))
+                m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
+        # the controller is gone; the drone keeps flying its last command
+        assert sim.control is not None
+        status = await sim.control.status()
+        assert status["drones"][0]["armed"]
+        async with running_service(settings) as svc2:
+            mission = await svc2.missions.get(m["id"])
+            assert mission is not None and mission.state.value in (
+                "en_route",
+                "on_scene",
+                "returning",
+                "landed",
+            )
+            async with http_server(svc2.app) as url, httpx.AsyncClient(base_url=url) as client:
+                done = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
+                events = (await client.get(f"/api/v1/missions/{done['id']}/events")).json()["events"]
+                assert [e["to_state"] for e in events] == [
+                    "launching",
+                    "en_route",
+                    "on_scene",
+                    "returning",
+                    "landed",
+                ]
+        status = await sim.control.status()
+        assert not status["drones"][0]["armed"] and status["drones"][0]["height"] < 1.0
