@@ -24,6 +24,7 @@ from dfr.domain.incidents import Incident
 from dfr.domain.missions import Mission, MissionDecision, MissionState, StandoffPoint, is_terminal
 from dfr.fleet.drone import CommandRefused
 from dfr.fleet.fleet import Fleet
+from dfr.geo import distance_m
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
 
@@ -245,6 +246,15 @@ class Dispatcher:
                     mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": "planning"}))
                 return await self._step(mission.id, S.ABORTED, actor=actor, reason=f"refused: {e.reason}")
             except NoDroneAvailable as e:
+                unreachable = self._beyond_every_dock(scene)
+                if unreachable is not None:  # waiting would never help: say so instead of queueing forever
+                    if new:
+                        mission = await self._create(
+                            _with(mission, {"state": S.QUEUED, "reason": "planning"})
+                        )
+                    return await self._step(
+                        mission.id, S.ABORTED, actor=actor, reason=f"refused: {unreachable}"
+                    )
                 if new:
                     return await self._create(_with(mission, {"state": S.QUEUED, "reason": str(e)[:500]}))
                 if mission.state is S.QUEUED:
@@ -267,6 +277,14 @@ class Dispatcher:
         stored = await self.missions.create(mission, actor="dispatcher")
         await self._emit(stored)
         return stored
+
+    def _beyond_every_dock(self, scene: tuple[float, float]) -> str | None:
+        """A reason if no dock of the area covers the scene (policy coverage radius), else None."""
+        radius = self.policy.coverage_radius_m
+        nearest = min(distance_m(d.lat, d.lon, *scene) for d in self.area.docks)
+        if nearest <= radius:
+            return None
+        return f"the scene is {nearest / 1000:.1f} km from the nearest dock, beyond the {radius / 1000:.1f} km coverage"
 
     def _launch_fields(self, choice: Choice) -> dict[str, Any]:
         route = choice.plan.route

@@ -191,3 +191,37 @@ async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path) ->
                     assert mqtt.counters.rejected == 1
                     incidents = (await client.get("/api/v1/incidents")).json()
                     assert incidents["total"] == 2
+
+
+async def test_autopilot_battery_failsafe_is_reflected_not_fought(tmp_path: Path) -> None:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
+            await svc.fleet.wait_for_drone("cv-1")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                inc = await post(client, report("g-batt", 32.6480, -117.0720))
+                m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
+                assert sim.control is not None
+                await sim.control.request(op="battery", drone=1, pct=6.8)  # below BAT_CRIT_THR (7 %)
+                m = await mission_of(
+                    client, inc, lambda m: m["state"] in ("returning", "landed", "failed"), 60
+                )
+                assert m["state"] != "failed", m
+                m = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
+                events = (await client.get(f"/api/v1/missions/{m['id']}/events")).json()["events"]
+                returning = next(e for e in events if e["to_state"] == "returning")
+                assert "failsafe" in (returning["reason"] or ""), returning
+                assert "on_scene" not in [e["to_state"] for e in events]  # it did not fight the RTL
+
+
+async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> None:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        settings = settings_for(tmp_path, sim.base_port)
+        async with running_service(settings) as svc:
+            await svc.fleet.wait_for_drone("cv-1")
+            svc.dispatcher.policy = svc.policy.model_copy(update={"coverage_radius_m": 1000.0})
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                inc = await post(client, report("g-far", 32.6480, -117.0720))  # >1.4 km from every dock
+                m = await mission_of(
+                    client, inc, lambda m: m["state"] in ("aborted", "queued", "launching"), 10
+                )
+                assert m["state"] == "aborted" and "coverage" in m["reason"], m
