@@ -284,7 +284,10 @@ class Dispatcher:
         nearest = min(distance_m(d.lat, d.lon, *scene) for d in self.area.docks)
         if nearest <= radius:
             return None
-        return f"the scene is {nearest / 1000:.1f} km from the nearest dock, beyond the {radius / 1000:.1f} km coverage"
+        return (
+            f"the scene is {nearest / 1000:.1f} km from the nearest dock, "
+            f"beyond the {radius / 1000:.1f} km coverage"
+        )
 
     def _launch_fields(self, choice: Choice) -> dict[str, Any]:
         route = choice.plan.route
