@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dfr.area import Area
-from dfr.dispatch.flight import FlightPlan, fly
+from dfr.dispatch.flight import FlightPlan, FlightResult, fly
 from dfr.dispatch.policy import Policy, decide
 from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
 from dfr.dispatch.sortie import plan_sortie
@@ -354,7 +354,22 @@ class Dispatcher:
         mission_id = mission.id
         assert mission.drone_id is not None
         drone_id = mission.drone_id
-        pending_track: list[dict[str, Any]] = []
+        track = FlightResult()
+        flushed = 0
+
+        async def flush() -> None:
+            nonlocal flushed
+            points = track.track[flushed:]
+            if points:
+                await self.missions.append_track(mission_id, points)
+                flushed += len(points)
+
+        async def flush_periodically() -> None:  # a restart loses at most a few seconds of track
+            while True:
+                await asyncio.sleep(2.0)
+                await flush()
+
+        flusher = asyncio.create_task(flush_periodically(), name=f"mission-{mission_id}-track")
         try:
             # after a restart the fleet may still be connecting to this drone
             drone = await self.fleet.wait_for_drone(drone_id, 60)
@@ -374,8 +389,7 @@ class Dispatcher:
                     fields["landed_at"] = _now()
                 await self._step(mission_id, MissionState(phase), reason=reason, **fields)
 
-            result = await fly(drone, plan, on_phase, self.recalls[mission_id], resume=resume)
-            pending_track = result.track
+            await fly(drone, plan, on_phase, self.recalls[mission_id], resume=resume, result=track)
         except asyncio.CancelledError:
             raise
         except (CommandRefused, TimeoutError, Exception) as e:  # the record must say why it ended
@@ -384,11 +398,13 @@ class Dispatcher:
             if current is not None and not is_terminal(current.state):
                 await self._step(mission_id, S.FAILED, reason=f"{type(e).__name__}: {e}"[:500])
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await asyncio.shield(flush())
             if not self._closing:
                 self.busy.pop(drone_id, None)
                 self.flights.pop(mission_id, None)
                 self.recalls.pop(mission_id, None)
-        if pending_track:
-            await self.missions.append_track(mission_id, pending_track)
         if not self._closing:
             await self._launch_queued()

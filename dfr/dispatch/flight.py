@@ -67,6 +67,7 @@ async def fly(
     on_phase: OnPhase = _noop,
     recall: asyncio.Event | None = None,
     resume: Phase | None = None,
+    result: FlightResult | None = None,
 ) -> FlightResult:
     """Run the sortie, or resume it from `resume` (the phase recorded before a controller restart).
 
@@ -74,7 +75,7 @@ async def fly(
     command so that the record leads the action: a crash in between resumes the recorded phase.
     """
     scale = plan.time_scale
-    result = FlightResult()
+    result = result if result is not None else FlightResult()  # the caller may watch the track grow
     recall = recall or asyncio.Event()
     tracker = asyncio.create_task(
         _track(drone, result, 1.0 / max(scale, 1.0)), name=f"flight-{drone.id}-track"

@@ -15,6 +15,7 @@ import pytest
 
 from dfr.area import load_area
 from dfr.dispatch.sortie import planner_zones
+from dfr.geo import distance_m
 from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
@@ -146,6 +147,11 @@ async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -
                     "returning",
                     "landed",
                 ]
+                # the track flown before the restart was kept: it starts at the civic dock
+                geo = (await client.get(f"/api/v1/missions/{done['id']}/geojson")).json()
+                flown = next(f for f in geo["features"] if f["properties"]["kind"] == "flown_track")
+                lon0, lat0 = flown["geometry"]["coordinates"][0][:2]
+                assert distance_m(lat0, lon0, 32.6401, -117.0842) < 30.0
         status = await sim.control.status()
         assert not status["drones"][0]["armed"] and status["drones"][0]["height"] < 1.0
 
