@@ -18,11 +18,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from dfr.api.app import create_app
+from dfr.api.live_routes import LiveServer  # live data
+from dfr.api.live_routes import router as live_router  # live data
 from dfr.area import Area, load_area
 from dfr.dispatch.dispatcher import Dispatcher
 from dfr.dispatch.policy import Policy, load_policy
 from dfr.fleet.fleet import Fleet, default_links
 from dfr.ingest.lifespan import mqtt_ingest_task
+from dfr.live import Live  # live data
 from dfr.settings import Settings
 from dfr.store import Store
 from dfr.store.merge import MergePolicy
@@ -64,8 +67,10 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         time_scale=settings.time_scale,
         policy_name=Path(settings.policy).stem,
     )
+    live = Live(settings, fleet, dispatcher)  # live data: event bus, telemetry/mission feed, MQTT out
     try:
         await fleet.start()
+        live.start()  # live data: before the dispatcher, so that the missions it resumes are published
         await dispatcher.start()
         app = create_app(settings, store)
         app.state.missions = missions
@@ -77,10 +82,16 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
 
         app.include_router(mission_router)
         app.include_router(mission_actions_router)
-        async with mqtt_ingest_task(settings, store, [dispatcher.submit]) as mqtt:
+        # live data: SSE stream and drone/dock/area views, incident events from both ingests
+        app.state.bus = live.bus
+        app.state.area = area
+        app.state.ingest_hooks.append(live.feed.on_ingest)
+        app.include_router(live_router)
+        async with mqtt_ingest_task(settings, store, [dispatcher.submit, live.feed.on_ingest]) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)
     finally:
+        await live.stop()  # live data: stops feeding and publishing, ends open streams
         await dispatcher.stop()
         await fleet.stop()
         await store.close()
@@ -91,7 +102,7 @@ async def serve(settings: Settings) -> None:
         config = uvicorn.Config(
             svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
         )
-        server = uvicorn.Server(config)
+        server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
         # uvicorn traps SIGINT/SIGTERM during serve() and returns; the context then shuts down in order.
         await server.serve()
 
@@ -100,7 +111,7 @@ async def serve(settings: Settings) -> None:
 async def http_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop (a named task); yields the base URL."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
     task = asyncio.create_task(server.serve(), name="http-server")
     try:
         while not server.started:

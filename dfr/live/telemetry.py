@@ -1,0 +1,183 @@
+"""Feed the live bus from the controller: mission changes as they happen, drone telemetry throttled.
+
+Mission changes come from the dispatcher's listener hook (called after each change is committed), so a
+``mission`` event never announces a state the database does not have. Telemetry is different: MAVSDK
+delivers several updates per second per subscription and a map needs about two, so each drone is
+watched by its own task that waits on `Drone.changed` (an event, not a poll) and publishes at most
+`telemetry_hz` snapshots per second of wall time. Updates arriving inside one throttle window are
+coalesced into the next snapshot, which is always the latest state, so nothing but intermediate samples
+is lost and the final state of a burst is never held back longer than one window.
+
+Drones that are not connected yet are awaited through `Fleet.wait_for_drone`, so a drone that comes up
+late is fed as soon as it appears. The per-drone tasks run under one named supervising task; a watcher
+that fails is logged and restarted after a pause, because a dead telemetry feed would leave every map
+frozen without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from typing import Final
+
+from dfr.dispatch.dispatcher import Dispatcher
+from dfr.domain.missions import Mission
+from dfr.fleet.drone import Drone
+from dfr.fleet.fleet import Fleet
+from dfr.live.bus import Event, EventBus
+from dfr.store.store import IngestResult
+
+__all__ = ["DEFAULT_TELEMETRY_HZ", "LiveFeed", "incident_event", "mission_event", "telemetry_event"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TELEMETRY_HZ: Final = 2.0
+"""Snapshots per drone per wall second: smooth enough for a map, light enough for many viewers."""
+
+RESTART_DELAY_S: Final = 1.0
+"""Pause before a failed watcher is restarted, so that a persistent bug does not spin the CPU."""
+
+_WAIT_FOR_DRONE_S: Final = 3600.0
+"""`Fleet.wait_for_drone` needs a timeout; waiting is simply resumed when it expires."""
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def mission_event(mission: Mission) -> Event:
+    """``mission``: the mission exactly as the API returns it."""
+    return {"type": "mission", "data": mission.model_dump(mode="json")}
+
+
+def telemetry_event(drone: Drone, mission_id: str | None) -> Event:
+    """``telemetry``: the drone's latest snapshot, the wall time it was taken, and its mission if busy."""
+    return {
+        "type": "telemetry",
+        "data": {
+            "drone_id": drone.id,
+            "time": _now_iso(),
+            "mission_id": mission_id,
+            "telemetry": drone.state.snapshot(),
+        },
+    }
+
+
+def incident_event(result: IngestResult) -> Event | None:
+    """``incident``: a new incident, or one that a merged report changed; repeats of a report: None."""
+    if result.duplicate_of_report:
+        return None
+    return {
+        "type": "incident",
+        "data": {
+            "incident": result.incident.model_dump(mode="json"),
+            "created": result.created,
+            "merged": result.merged,
+        },
+    }
+
+
+def _changed_since(drone: Drone, seen: float | None) -> bool:
+    return drone.state.updated_at != seen
+
+
+class LiveFeed:
+    """Publishes ``mission``, ``telemetry`` and ``incident`` events of one running service on `bus`.
+
+    `start` registers the mission listener and starts the named task ``live-telemetry`` (with one
+    ``live-telemetry-<drone>`` task per configured drone); `stop` undoes both. `on_ingest` is an ingest
+    hook (HTTP and MQTT) for ``incident`` events.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        fleet: Fleet,
+        dispatcher: Dispatcher,
+        *,
+        telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
+    ) -> None:
+        if not (telemetry_hz > 0 and math.isfinite(telemetry_hz)):
+            raise ValueError("telemetry_hz must be a positive number")
+        self.bus = bus
+        self.fleet = fleet
+        self.dispatcher = dispatcher
+        self.period_s = 1.0 / telemetry_hz
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("LiveFeed.start() was already called")
+        self.dispatcher.listeners.append(self.on_mission)
+        self._task = asyncio.create_task(self._supervise(), name="live-telemetry")
+
+    async def stop(self) -> None:
+        """Stop publishing (idempotent). Events already on the bus stay there for their readers."""
+        with contextlib.suppress(ValueError):
+            self.dispatcher.listeners.remove(self.on_mission)
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -------------------------------------------------------------------------------------------------
+    # Hooks
+
+    async def on_mission(self, mission: Mission) -> None:
+        """Dispatcher listener: runs after each committed mission change."""
+        self.bus.publish(mission_event(mission))
+
+    async def on_ingest(self, result: IngestResult) -> None:
+        """Ingest hook, awaited after each stored report; publishing cannot fail or wait."""
+        event = incident_event(result)
+        if event is not None:
+            self.bus.publish(event)
+
+    # -------------------------------------------------------------------------------------------------
+    # Telemetry
+
+    async def _supervise(self) -> None:
+        ids = list(dict.fromkeys(link.drone_id for link in self.fleet.links))
+        async with asyncio.TaskGroup() as group:
+            for drone_id in ids:
+                group.create_task(self._keep_watching(drone_id), name=f"live-telemetry-{drone_id}")
+
+    async def _keep_watching(self, drone_id: str) -> None:
+        while True:
+            try:
+                await self._watch(drone_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live telemetry of %s failed; restarting in %.0f s", drone_id, RESTART_DELAY_S)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _watch(self, drone_id: str) -> None:
+        drone = await self._wait_for_drone(drone_id)
+        last_sent = -math.inf
+        seen: float | None = None  # `updated_at` of the last published snapshot
+        while True:
+            async with drone.changed:
+                await drone.changed.wait_for(functools.partial(_changed_since, drone, seen))
+            # The throttle: wait out the rest of the window; updates meanwhile land in the same snapshot.
+            delay = last_sent + self.period_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            seen = drone.state.updated_at
+            last_sent = time.monotonic()
+            self.bus.publish(telemetry_event(drone, self.dispatcher.busy.get(drone_id)))
+
+    async def _wait_for_drone(self, drone_id: str) -> Drone:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                return await self.fleet.wait_for_drone(drone_id, _WAIT_FOR_DRONE_S)
