@@ -231,3 +231,20 @@ async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> 
                     client, inc, lambda m: m["state"] in ("aborted", "queued", "launching"), 10
                 )
                 assert m["state"] == "aborted" and "coverage" in m["reason"], m
+
+
+async def test_recall_sends_the_drone_home_along_its_route(tmp_path: Path) -> None:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
+            await svc.fleet.wait_for_drone("cv-1")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                inc = await post(client, report("g-recall", 32.6320, -117.0750))
+                m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
+                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={"actor": "pilot-2"})
+                assert r.status_code == 200, r.text
+                m = await mission_of(client, inc, lambda m: m["state"] == "landed", 120)
+                events = (await client.get(f"/api/v1/missions/{m['id']}/events")).json()["events"]
+                assert "on_scene" not in [e["to_state"] for e in events]
+                assert any(e["actor"] == "pilot-2" for e in events)  # the recall is on the record
+                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={"actor": "pilot-2"})
+                assert r.status_code == 409  # nothing left to recall
