@@ -66,12 +66,14 @@ class Dispatcher:
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
         self.listeners: list[Listener] = []
         self.pending: set[asyncio.Task[None]] = set()
+        self._retry_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Resume open missions (after a restart) and retry queued ones."""
+        self._retry_task = asyncio.create_task(self._retry_queued(), name="dispatcher-retry-queued")
         for mission in await self.missions.open_missions():
             if mission.state in AIRBORNE and mission.drone_id is not None:
                 self.busy[mission.drone_id] = mission.id
@@ -84,6 +86,8 @@ class Dispatcher:
         """Stop supervising. Drones in the air keep flying their current command; a restart resumes them."""
         self._closing = True
         tasks = [*self.pending, *self.flights.values(), *self.approval_timers.values()]
+        if self._retry_task is not None:
+            tasks.append(self._retry_task)
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -307,6 +311,16 @@ class Dispatcher:
                 distance_m=round(route.standoff.distance_m, 1),
             )
         return fields
+
+    async def _retry_queued(self, period_s: float = 2.0) -> None:
+        """Retry queued missions periodically: a drone also becomes available by reconnecting, reporting
+        its battery or being charged, not only by finishing a flight."""
+        while not self._closing:
+            await asyncio.sleep(period_s)
+            try:
+                await self._launch_queued()
+            except Exception:
+                log.exception("retrying queued missions failed")
 
     async def _launch_queued(self) -> None:
         for mission in await self.missions.list(state=S.QUEUED, limit=100):

@@ -100,6 +100,12 @@ class Fleet:
                 self._changed.clear()
         return self.drones[drone_id]
 
+    async def wait_ready(self, drone_id: str, timeout: float = 30.0) -> Drone:
+        """Wait until a drone is connected, healthy (position and home) and has reported its battery."""
+        drone = await self.wait_for_drone(drone_id, timeout)
+        await drone.wait_for(lambda s: s.health_ok and s.battery_pct is not None, timeout)
+        return drone
+
     def drone(self, drone_id: str) -> Drone:
         try:
             return self.drones[drone_id]

@@ -164,7 +164,7 @@ async def test_flight_is_streamed_published_and_shown(tmp_path: Path, mosquitto:
             mqtt_url=mosquitto.url,
         )
         async with running_service(settings) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             mqtt = MqttWatcher()
             async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-console") as mq:
                 await mq.subscribe("dfr/missions/+", qos=1)

@@ -63,7 +63,7 @@ async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
 async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:  # only cv-1 is up
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 # a low-priority 911 call needs a human: decline one, approve another
                 inc_a = await post(client, report("c-a", *NEAR_CIVIC, kind="911", priority=3, source="cad"))
@@ -106,7 +106,7 @@ async def test_scene_inside_zone_gets_standoff(tmp_path: Path) -> None:
     c = helipad.geometry.centroid
     async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
-            await svc.fleet.wait_for_drone("cv-3")
+            await svc.fleet.wait_ready("cv-3")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-zone", c.y, c.x))
                 m = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
@@ -121,7 +121,7 @@ async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
         settings = settings_for(tmp_path, sim.base_port)
         async with running_service(settings) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-restart", 32.6250, -117.0700))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
@@ -173,7 +173,7 @@ async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path) ->
             settings = settings_for(tmp_path, sim.base_port).model_copy(update={"mqtt_url": broker.url})
             async with running_service(settings) as svc:
                 for d in ("cv-1", "cv-2", "cv-3"):
-                    await svc.fleet.wait_for_drone(d)
+                    await svc.fleet.wait_ready(d)
                 mqtt = svc.app.state.mqtt_ingest
                 await asyncio.wait_for(mqtt.connected.wait(), 10)
                 async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
@@ -202,7 +202,7 @@ async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path) ->
 async def test_autopilot_battery_failsafe_is_reflected_not_fought(tmp_path: Path) -> None:
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-batt", 32.6480, -117.0720))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
@@ -223,7 +223,7 @@ async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> 
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
         settings = settings_for(tmp_path, sim.base_port)
         async with running_service(settings) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             svc.dispatcher.policy = svc.policy.model_copy(update={"coverage_radius_m": 1000.0})
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-far", 32.6480, -117.0720))  # >1.4 km from every dock
@@ -236,7 +236,7 @@ async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> 
 async def test_recall_sends_the_drone_home_along_its_route(tmp_path: Path) -> None:
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
-            await svc.fleet.wait_for_drone("cv-1")
+            await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-recall", 32.6320, -117.0750))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)

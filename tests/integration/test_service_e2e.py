@@ -70,7 +70,8 @@ async def test_gunshot_posted_drone_flies_around_zone_and_lands(settings: Settin
     async with SimProcess(area=AREA, drones=len(area.drones), speed=SPEED) as sim:
         s = settings.model_copy(update={"mavlink_base_port": sim.base_port})
         async with running_service(s) as svc:
-            await svc.fleet.wait_connected()
+            for d in area.drones:
+                await svc.fleet.wait_ready(d.id)
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 # beyond the hospital helipad zone from the east dock: the route must bend
                 r = await client.post("/api/v1/incidents", json=report("g-1", 32.6150, -117.0330, rounds=4))
