@@ -227,10 +227,12 @@ async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> 
             svc.dispatcher.policy = svc.policy.model_copy(update={"coverage_radius_m": 1000.0})
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
                 inc = await post(client, report("g-far", 32.6480, -117.0720))  # >1.4 km from every dock
-                m = await mission_of(
-                    client, inc, lambda m: m["state"] in ("aborted", "queued", "launching"), 10
-                )
+                # The mission is stored as queued ("planning") and refused a moment later; wait for a
+                # settled state. A mission left queued (waiting for a drone forever) times out here.
+                m = await mission_of(client, inc, lambda m: m["state"] in ("aborted", "launching"), 10)
                 assert m["state"] == "aborted" and "coverage" in m["reason"], m
+                events = (await client.get(f"/api/v1/missions/{m['id']}/events")).json()["events"]
+                assert [e["to_state"] for e in events][-1] == "aborted"
 
 
 async def test_recall_sends_the_drone_home_along_its_route(tmp_path: Path) -> None:
