@@ -58,14 +58,19 @@ async def _demo(args: argparse.Namespace, area: Area) -> None:
             database_url=args.database_url or "sqlite+aiosqlite:///var/demo.sqlite",
         )
         async with running_service(settings) as svc:  # type: ignore[arg-type]
+            from dfr.auth.cli import DEMO_ACCOUNTS, ensure_demo_accounts
+
+            feed_token = await ensure_demo_accounts(svc.store)
             host, port = svc.settings.http_host, svc.settings.http_port
             async with http_server(svc.app, host, port) as url:
                 print(
                     json.dumps({"event": "demo-ready", "url": url, "drones": sim.ready["drones"]}), flush=True
                 )
                 print(f"dfr demo: service on {url} (API docs {url}/docs); incidents every {args.every:.0f} s")
+                logins = ", ".join(f"{u} / {pw} ({role.value})" for u, (pw, role) in DEMO_ACCOUNTS.items())
+                print(f"dfr demo: sign in at {url} as {logins}", flush=True)
                 feed = asyncio.create_task(
-                    run_feed(url, area.operating_area, every_s=args.every), name="demo-feed"
+                    run_feed(url, area.operating_area, every_s=args.every, token=feed_token), name="demo-feed"
                 )
                 try:
                     await asyncio.Event().wait()
@@ -93,9 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--every", type=float, default=60.0, help="seconds between replayed alerts")
     p_demo.add_argument("--drones", type=int, help=argparse.SUPPRESS)  # accepted for `make demo DRONES=`
 
+    from dfr.auth import cli as user_cli
+
+    p_user = sub.add_parser("user", help="manage accounts: add, passwd, disable, enable, list")
+    user_cli.add_arguments(p_user)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "user":
+            from dfr.settings import Settings
+
+            return user_cli.main(args, args.database_url or Settings().database_url)
         if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
         elif args.command == "serve":

@@ -71,3 +71,9 @@ class Settings(BaseSettings):
         le=86_400,
         description="Tolerated clock skew of senders; reports further in the future are refused.",
     )
+    session_ttl_s: float = Field(
+        default=12 * 3600.0,
+        ge=60,
+        le=30 * 86_400,
+        description="A sign-in lasts this long (a pilot's shift); then the panel asks again.",
+    )

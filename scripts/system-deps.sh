@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses when run as root; otherwise says what is missing.
 set -euo pipefail
-want=(mosquitto postgresql)
+want=(mosquitto postgresql chromium fonts-liberation)
 missing=()
 for p in "${want[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -90,13 +90,22 @@ def reports_for(alert: Alert, rng: random.Random, burst: bool) -> list[dict[str,
 
 
 async def run_feed(
-    base_url: str, area: Polygon, *, every_s: float = 60.0, seed: int = 0, limit: int | None = None
+    base_url: str,
+    area: Polygon,
+    *,
+    every_s: float = 60.0,
+    seed: int = 0,
+    limit: int | None = None,
+    token: str | None = None,
 ) -> None:
-    """Post one alert (and sometimes its 911 burst) every `every_s` seconds until cancelled."""
+    """Post one alert (and sometimes its 911 burst) every `every_s` seconds until cancelled.
+
+    `token`: a bearer token of a feed (or pilot) account; the service refuses unsigned reports."""
     rng = random.Random(seed)
     alerts = list(project_onto(load_alerts(), area))
     rng.shuffle(alerts)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=headers) as client:
         for n, alert in enumerate(alerts):
             if limit is not None and n >= limit:
                 return

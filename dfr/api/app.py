@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import dfr
+from dfr.api.auth_routes import router as auth_router
 from dfr.api.routes import router
 from dfr.domain.incidents import IncidentReport, RejectCode, ReportRejected
 from dfr.settings import Settings
@@ -61,6 +62,7 @@ def create_app(
         finally:
             active: Store = app.state.store
             app.state.store = None
+            app.state.users = None  # accounts live in that store (dfr.auth.deps.user_store)
             if owned:
                 await active.close()
 
@@ -68,8 +70,10 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or _utcnow
     app.state.store = None
+    app.state.users = None
     app.state.ingest_hooks = []  # awaited after each committed report (the dispatcher registers here)
     app.include_router(router)
+    app.include_router(auth_router)
     app.add_exception_handler(ReportRejected, _report_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     _document_report_schema(app)

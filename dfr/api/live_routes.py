@@ -40,6 +40,7 @@ from starlette.applications import Starlette
 from dfr.api.routes import _problem
 from dfr.api.schemas import ErrorBody
 from dfr.area import Area
+from dfr.auth import READERS, require_role
 from dfr.dispatch.dispatcher import Dispatcher
 from dfr.fleet.fleet import Fleet
 from dfr.live.bus import Event, EventBus, Subscription
@@ -56,7 +57,8 @@ __all__ = [
     "router",
 ]
 
-router = APIRouter(prefix="/api/v1", tags=["live"])
+# Every route here is a read: any signed-in viewer, pilot or admin (not a feed account).
+router = APIRouter(prefix="/api/v1", tags=["live"], dependencies=[Depends(require_role(*READERS))])
 
 HEARTBEAT_S: Final = 15.0
 """Idle time after which the stream sends a comment; ``app.state.sse_heartbeat_s`` overrides it."""

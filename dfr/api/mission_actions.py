@@ -1,8 +1,8 @@
 """Operator actions on missions: approve or decline a launch waiting for approval, recall a flight.
 
 Each action goes through the dispatcher (which owns the launch decision) and is recorded as a mission
-event and an audit row with the actor. Authentication and roles come with the panel; until then the
-actor is the `actor` field of the request body (default "operator").
+event and an audit row naming the signed-in pilot or admin who did it (the `actor` is the account, never
+a field the caller fills in).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from dfr.api.routes import _problem
+from dfr.auth import PilotDep
 from dfr.dispatch.dispatcher import Dispatcher
 from dfr.domain.missions import InvalidTransition, Mission, MissionState
 from dfr.store import MissionNotFound
@@ -22,7 +23,6 @@ router = APIRouter(prefix="/api/v1", tags=["missions"])
 
 
 class Action(BaseModel):
-    actor: str = Field(default="operator", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -49,27 +49,29 @@ async def _pending(dispatcher: Dispatcher, mission_id: str) -> Mission:
 
 
 @router.post("/missions/{mission_id}/approve", response_model=Mission, summary="Approve a waiting launch")
-async def approve(mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep) -> Mission:
+async def approve(who: PilotDep, mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep) -> Mission:
     await _pending(dispatcher, str(mission_id))
     try:
-        return await dispatcher.approve(str(mission_id), actor=body.actor)
+        return await dispatcher.approve(str(mission_id), actor=who.username)
     except (InvalidTransition, MissionNotFound) as e:
         raise HTTPException(409, detail=_problem("conflict", str(e))) from e
 
 
 @router.post("/missions/{mission_id}/decline", response_model=Mission, summary="Decline a waiting launch")
-async def decline(mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep) -> Mission:
+async def decline(who: PilotDep, mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep) -> Mission:
     await _pending(dispatcher, str(mission_id))
     try:
-        return await dispatcher.decline(str(mission_id), actor=body.actor, reason=body.reason or "declined")
+        return await dispatcher.decline(str(mission_id), actor=who.username, reason=body.reason or "declined")
     except (InvalidTransition, MissionNotFound) as e:
         raise HTTPException(409, detail=_problem("conflict", str(e))) from e
 
 
 @router.post("/missions/{mission_id}/recall", summary="Send a flying mission's drone home along its route")
-async def recall(mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep) -> dict[str, str]:
+async def recall(
+    who: PilotDep, mission_id: uuid.UUID, body: Action, dispatcher: DispatcherDep
+) -> dict[str, str]:
     try:
-        await dispatcher.recall(str(mission_id), actor=body.actor)
+        await dispatcher.recall(str(mission_id), actor=who.username)
     except LookupError as e:
         raise HTTPException(409, detail=_problem("conflict", str(e), "mission_id")) from e
     return {"status": "recalling"}

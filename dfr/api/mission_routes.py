@@ -25,12 +25,14 @@ from pydantic import BaseModel, Field
 
 from dfr.api.routes import _problem
 from dfr.api.schemas import ErrorBody
+from dfr.auth import READERS, require_role
 from dfr.domain.missions import Mission, MissionEvent, MissionState
 from dfr.store import MAX_PAGE, MissionNotFound, MissionStore
 
 __all__ = ["MissionEvents", "MissionPage", "get_missions", "router"]
 
-router = APIRouter(prefix="/api/v1", tags=["missions"])
+# Every route here is a read: any signed-in viewer, pilot or admin (not a feed account).
+router = APIRouter(prefix="/api/v1", tags=["missions"], dependencies=[Depends(require_role(*READERS))])
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dfr.api.schemas import AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
+from dfr.auth import FeedDep, ViewerDep
 from dfr.domain.incidents import (
     EXAMPLE_911_REPORT,
     EXAMPLE_GUNSHOT_REPORT,
@@ -139,7 +140,12 @@ _REPORT_BODY: dict[str, Any] = {
     openapi_extra=_REPORT_BODY,
 )
 async def post_incident(
-    request: Request, response: Response, store: StoreDep, settings: SettingsDep, clock: ClockDep
+    request: Request,
+    response: Response,
+    store: StoreDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    who: FeedDep,
 ) -> IngestResponse:
     """Validate and store one report; answered only after it is committed.
 
@@ -150,7 +156,7 @@ async def post_incident(
     body = await read_limited_body(request, settings.max_payload_bytes)
     now = clock()
     report = validate_report(body, now=now, settings=settings)
-    result = await store.ingest(report, actor="api", received_at=now)
+    result = await store.ingest(report, actor=f"api:{who.username}", received_at=now)
     for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
         await hook(result)
     response.status_code = 201 if result.created else 200
@@ -169,6 +175,7 @@ async def post_incident(
     "/incidents", response_model=IncidentPage, summary="List incidents, newest first", responses=_INVALID
 )
 async def list_incidents(
+    _: ViewerDep,
     store: StoreDep,
     status: Annotated[IncidentStatus | None, Query(description="Only incidents in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -185,7 +192,7 @@ async def list_incidents(
     summary="One incident",
     responses={404: {"model": ErrorBody, "description": "No incident with this id."}, **_INVALID},
 )
-async def get_incident(incident_id: uuid.UUID, store: StoreDep) -> Incident:
+async def get_incident(incident_id: uuid.UUID, store: StoreDep, _: ViewerDep) -> Incident:
     incident = await store.get_incident(str(incident_id))
     if incident is None:
         raise HTTPException(
@@ -196,6 +203,7 @@ async def get_incident(incident_id: uuid.UUID, store: StoreDep) -> Incident:
 
 @router.get("/audit", response_model=AuditPage, summary="Audit records, oldest first", responses=_INVALID)
 async def get_audit(
+    _: ViewerDep,
     store: StoreDep,
     subject_id: Annotated[
         str | None, Query(max_length=64, description="Only records about this subject (an incident id).")

@@ -22,6 +22,7 @@ The merge rule itself is in `dfr.store.merge`.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,11 @@ class Store:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, for stores of other tables on the same database (users, sessions)."""
+        return self._engine
 
     @property
     def backend(self) -> str:
@@ -386,6 +392,28 @@ class Store:
                 details=details,
             )
         )
+
+    async def append_audit(
+        self,
+        actor: str,
+        action: str,
+        subject_type: str,
+        subject_id: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Record something that is not an incident or mission change (a sign-in, a pilot command, a
+        video file's hash) in the same append-only audit log, in a transaction of its own."""
+        async with self._writes() as session, session.begin():
+            session.add(
+                AuditLogRow(
+                    at=self._clock(),
+                    actor=actor[:128],
+                    action=action[:64],
+                    subject_type=subject_type[:32],
+                    subject_id=subject_id[:64] if subject_id is not None else None,
+                    details=json.loads(json.dumps(details, default=str)),  # JSON-safe, detached
+                )
+            )
 
     # -----------------------------------------------------------------------------------------------------
     # Queries

@@ -42,6 +42,7 @@ from dfr.settings import Settings
 from dfr.store import JOINABLE_KINDS, MergePolicy, Store, can_join, haversine_m, migrate
 from dfr.store.engine import create_engine
 from dfr.store.models import Base
+from tests.support.auth import signed_in
 
 NOW = datetime(2024, 5, 1, 17, 5, 0, tzinfo=UTC)
 BASE_LAT, BASE_LON = 32.6401, -117.0842
@@ -224,7 +225,7 @@ async def test_migration_matches_the_models_and_is_idempotent(db_url: str) -> No
             assert await conn.run_sync(diff) == []
             assert (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar() == "0002"  # head revision
+            ).scalar() == "0003"  # head revision
     finally:
         await engine.dispose()
 
@@ -512,6 +513,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dfr.test") as c:
+        await signed_in(c, app.state.store)  # a pilot: may submit and read
         yield c
 
 
@@ -537,7 +539,7 @@ async def test_post_creates_then_get_returns_it(client: httpx.AsyncClient, app: 
     [entry] = audit["entries"]
     assert (entry["action"], entry["actor"], entry["details"]["report_id"]) == (
         "incident.created",
-        "api",
+        "api:pilot1",  # the signed-in account that submitted it
         data["report_id"],
     )
 
@@ -575,7 +577,7 @@ async def test_burst_of_20_posts_is_one_incident(client: httpx.AsyncClient) -> N
     listed = (await client.get(f"{API}/incidents")).json()
     assert listed["total"] == 1 and listed["incidents"][0]["report_count"] == 20
     audit = (await client.get(f"{API}/audit")).json()["entries"]
-    assert len(audit) == 20
+    assert len([e for e in audit if e["subject_type"] == "incident"]) == 20  # besides the sign-in's
 
 
 def _chunks(data: bytes, size: int = 4096) -> Any:
@@ -734,10 +736,12 @@ async def test_restart_of_the_app_keeps_everything(settings: Settings) -> None:
     first = create_app(settings, clock=clock)
     async with first.router.lifespan_context(first):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t") as c:
+            await signed_in(c, first.state.store)
             created = (await c.post(f"{API}/incidents", json=body("CV-1"))).json()
     second = create_app(settings, clock=clock)
     async with second.router.lifespan_context(second):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://t") as c:
+            await signed_in(c, second.state.store)  # the account survived the restart too
             again = await c.get(f"{API}/incidents/{created['incident']['id']}")
             assert again.json() == created["incident"]
             repeat = await c.post(f"{API}/incidents", json=body("CV-1"))
@@ -752,6 +756,7 @@ async def test_an_injected_store_is_used_and_left_open(settings: Settings) -> No
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=application), base_url="http://t"
             ) as c:
+                await signed_in(c, s)
                 assert (await c.post(f"{API}/incidents", json=body())).status_code == 201
         assert await s.count_incidents() == 1  # still usable after the app shut down
     finally:

@@ -25,13 +25,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from dfr.api.auth_routes import router as auth_router
 from dfr.api.live_routes import router as live_router
+from dfr.auth import Role
 from dfr.live import EventBus, MqttPublisher
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
+from dfr.store import Store
 from sim.harness import SimProcess
 from tests.integration.mosquitto import Mosquitto, find_mosquitto
 from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.auth import signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -173,6 +177,7 @@ async def test_flight_is_streamed_published_and_shown(tmp_path: Path, mosquitto:
                 sse = SseReader()
                 async with http_server(svc.app) as url:
                     client.base_url = httpx.URL(url)
+                    await signed_in(client, svc.store)
                     reader = asyncio.create_task(sse.run(client))
                     await asyncio.wait_for(sse.connected.wait(), 5)
                     assert sse.headers is not None
@@ -266,14 +271,19 @@ async def test_flight_is_streamed_published_and_shown(tmp_path: Path, mosquitto:
 
 
 @pytest.fixture
-async def bare_app() -> AsyncIterator[tuple[FastAPI, EventBus]]:
+async def bare_app(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, EventBus]]:
+    """The live router alone, with a real store behind sign-in (the stream needs a reader's session)."""
     app = FastAPI()
     bus = EventBus()
     app.state.bus = bus
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'auth.sqlite'}")
+    app.state.store = store
+    app.include_router(auth_router)
     app.state.sse_heartbeat_s = 0.2
     app.include_router(live_router)
     yield app, bus
     bus.close()
+    await store.close()
 
 
 async def test_stream_framing_heartbeat_overflow_and_shutdown(bare_app: tuple[FastAPI, EventBus]) -> None:
@@ -283,6 +293,8 @@ async def test_stream_framing_heartbeat_overflow_and_shutdown(bare_app: tuple[Fa
     async with client:
         async with http_server(app) as url:
             client.base_url = httpx.URL(url)
+            assert (await client.get("/api/v1/stream")).status_code == 401  # readers only
+            await signed_in(client, app.state.store, Role.VIEWER)
             r = await client.get("/api/v1/drones")
             assert r.status_code == 503 and r.json()["detail"]["code"] == "not_ready"  # no fleet here
             reader = asyncio.create_task(sse.run(client))
@@ -309,6 +321,7 @@ async def test_stream_framing_heartbeat_overflow_and_shutdown(bare_app: tuple[Fa
 async def test_client_disconnect_ends_the_stream(bare_app: tuple[FastAPI, EventBus]) -> None:
     app, bus = bare_app
     async with http_server(app) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
+        await signed_in(client, app.state.store, Role.VIEWER)
         async with client.stream("GET", "/api/v1/stream") as r:
             async for line in r.aiter_lines():
                 if line == ": connected":

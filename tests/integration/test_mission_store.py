@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from dfr.api import create_app
 from dfr.api.mission_routes import router as mission_router
+from dfr.auth import Role
 from dfr.domain.incidents import EXAMPLE_GUNSHOT_REPORT, IncidentReport
 from dfr.domain.missions import (
     InvalidTransition,
@@ -40,6 +41,7 @@ from dfr.store.engine import create_engine
 from dfr.store.migrate import alembic_config
 from dfr.store.models import Base
 from tests.integration.test_ingest_api import _pg_database, pg_server  # noqa: F401  (registers the fixture)
+from tests.support.auth import signed_in
 
 S = MissionState
 T0 = datetime(2024, 5, 1, 17, 5, 0, tzinfo=UTC)
@@ -138,7 +140,7 @@ async def test_migration_head_has_the_mission_tables_and_matches_the_models(db_u
         async with engine.connect() as conn:
             assert MISSION_TABLES <= set(Base.metadata.tables)  # registered by importing dfr.store
             assert await conn.run_sync(diff) == []
-            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0002"
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0003"
         # 0002 downgrades cleanly to 0001 (incident tables kept) and upgrades again.
         await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0001")
         async with engine.connect() as conn:
@@ -537,6 +539,7 @@ async def api(tmp_path: Path, clock: Clock) -> AsyncIterator[tuple[httpx.AsyncCl
             app.state.missions = ms
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://dfr.test") as c:
+                await signed_in(c, s, Role.VIEWER)  # reads need any signed-in reader
                 yield c, ms
     finally:
         await s.close()

@@ -21,6 +21,7 @@ from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
 from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration
 SPEED = 20.0
@@ -65,19 +66,20 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
             await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 # a low-priority 911 call needs a human: decline one, approve another
                 inc_a = await post(client, report("c-a", *NEAR_CIVIC, kind="911", priority=3, source="cad"))
                 m_a = await mission_of(client, inc_a, lambda m: m["state"] == "pending_approval", 10)
-                r = await client.post(f"/api/v1/missions/{m_a['id']}/decline", json={"actor": "rtcc-1"})
+                r = await client.post(f"/api/v1/missions/{m_a['id']}/decline", json={})
                 assert r.status_code == 200 and r.json()["state"] == "declined"
-                r = await client.post(f"/api/v1/missions/{m_a['id']}/approve", json={"actor": "rtcc-1"})
+                r = await client.post(f"/api/v1/missions/{m_a['id']}/approve", json={})
                 assert r.status_code == 409  # declined is final: nothing changes
 
                 inc_b = await post(
                     client, report("c-b", 32.6480, -117.0850, kind="911", priority=3, source="cad")
                 )
                 m_b = await mission_of(client, inc_b, lambda m: m["state"] == "pending_approval", 10)
-                r = await client.post(f"/api/v1/missions/{m_b['id']}/approve", json={"actor": "pilot-7"})
+                r = await client.post(f"/api/v1/missions/{m_b['id']}/approve", json={})
                 assert r.status_code == 200 and r.json()["state"] == "launching", r.text
 
                 # while cv-1 flies, a gunshot must wait in the queue, then launch when cv-1 is back
@@ -87,7 +89,7 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
 
                 # a scene outside the operating area is refused with the reason
                 inc_d = await post(client, report("g-d", 32.7500, -117.0800))
-                m_d = await mission_of(client, inc_d, lambda m: m["state"] in ("aborted", "queued"), 10)
+                m_d = await mission_of(client, inc_d, lambda m: m["state"] == "aborted", 10)
                 assert m_d["state"] == "aborted" and "outside" in m_d["reason"], m_d
 
                 await mission_of(client, inc_b, lambda m: m["state"] == "landed", 120)
@@ -95,7 +97,7 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
                 assert m_c["drone_id"] == "cv-1"
                 events = (await client.get(f"/api/v1/missions/{m_b['id']}/events")).json()["events"]
                 assert [e["to_state"] for e in events][:2] == ["pending_approval", "launching"]
-                assert events[1]["actor"] == "pilot-7"
+                assert events[1]["actor"] == "pilot1"  # the signed-in pilot, not a field the caller fills in
                 audit = (await client.get("/api/v1/audit", params={"subject_id": m_b["id"]})).json()
                 assert audit, "every mission step is audited"
 
@@ -108,6 +110,7 @@ async def test_scene_inside_zone_gets_standoff(tmp_path: Path) -> None:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
             await svc.fleet.wait_ready("cv-3")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 inc = await post(client, report("g-zone", c.y, c.x))
                 m = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
                 assert m["standoff"] is not None and m["standoff"]["zone_id"] == helipad.id
@@ -123,6 +126,7 @@ async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -
         async with running_service(settings) as svc:
             await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 inc = await post(client, report("g-restart", 32.6250, -117.0700))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
         # the controller is gone; the drone keeps flying its last command
@@ -138,6 +142,7 @@ async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -
                 "landed",
             )
             async with http_server(svc2.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc2.store)
                 done = await mission_of(client, inc, lambda m: m["state"] == "landed", 150)
                 events = (await client.get(f"/api/v1/missions/{done['id']}/events")).json()["events"]
                 assert [e["to_state"] for e in events] == [
@@ -177,6 +182,7 @@ async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path) ->
                 mqtt = svc.app.state.mqtt_ingest
                 await asyncio.wait_for(mqtt.connected.wait(), 10)
                 async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                    await signed_in(client, svc.store)
                     async with aiomqtt.Client("127.0.0.1", port=broker.port) as pub:
                         near_bay = report("m-bay", 32.6300, -117.0980, source="mqtt-sensor")
                         near_east = report("m-east", 32.6320, -117.0520, source="mqtt-sensor")
@@ -204,6 +210,7 @@ async def test_autopilot_battery_failsafe_is_reflected_not_fought(tmp_path: Path
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
             await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 inc = await post(client, report("g-batt", 32.6480, -117.0720))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
                 assert sim.control is not None
@@ -226,6 +233,7 @@ async def test_scene_beyond_every_dock_is_refused_not_queued(tmp_path: Path) -> 
             await svc.fleet.wait_ready("cv-1")
             svc.dispatcher.policy = svc.policy.model_copy(update={"coverage_radius_m": 1000.0})
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 inc = await post(client, report("g-far", 32.6480, -117.0720))  # >1.4 km from every dock
                 # The mission is stored as queued ("planning") and refused a moment later; wait for a
                 # settled state. A mission left queued (waiting for a drone forever) times out here.
@@ -240,13 +248,14 @@ async def test_recall_sends_the_drone_home_along_its_route(tmp_path: Path) -> No
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
             await svc.fleet.wait_ready("cv-1")
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 inc = await post(client, report("g-recall", 32.6320, -117.0750))
                 m = await mission_of(client, inc, lambda m: m["state"] == "en_route", 60)
-                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={"actor": "pilot-2"})
+                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={})
                 assert r.status_code == 200, r.text
                 m = await mission_of(client, inc, lambda m: m["state"] == "landed", 120)
                 events = (await client.get(f"/api/v1/missions/{m['id']}/events")).json()["events"]
                 assert "on_scene" not in [e["to_state"] for e in events]
-                assert any(e["actor"] == "pilot-2" for e in events)  # the recall is on the record
-                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={"actor": "pilot-2"})
+                assert any(e["actor"] == "pilot1" for e in events)  # the recall is on the record
+                r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={})
                 assert r.status_code == 409  # nothing left to recall

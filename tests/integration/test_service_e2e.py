@@ -20,6 +20,7 @@ from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
+from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,7 @@ async def test_gunshot_posted_drone_flies_around_zone_and_lands(settings: Settin
             for d in area.drones:
                 await svc.fleet.wait_ready(d.id)
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
                 # beyond the hospital helipad zone from the east dock: the route must bend
                 r = await client.post("/api/v1/incidents", json=report("g-1", 32.6150, -117.0330, rounds=4))
                 assert r.status_code == 201, r.text
