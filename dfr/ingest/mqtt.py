@@ -8,11 +8,18 @@ duplicate), ``dfr/incidents/rejected`` the reason a report was refused (nothing 
 
 Delivery guarantee (QoS 1), and why it is what it is
 ----------------------------------------------------
-The goal is "persist before acknowledging": the broker should forget a report only after it is
-committed. MQTT does this when the client sends PUBACK after processing, but aiomqtt 2.5 has no manual
-acknowledgement (no ``manual_ack`` option, no ``Message.ack``; paho's own switch is not exposed), so
-paho acknowledges each QoS 1 message as soon as it is put into aiomqtt's in-memory queue, *before* it is
-validated and stored. What this module builds on top of that:
+The goal is "persist before acknowledging": the broker forgets a report only after it is committed.
+MQTT does this when the client sends PUBACK after processing. aiomqtt 2.5 has no manual acknowledgement
+of its own (no ``manual_ack`` option, no ``Message.ack``; https://github.com/empicano/aiomqtt/issues/345),
+so this module switches on the manual acknowledgement of the paho client underneath
+(``manual_ack_set(True)``, then ``ack(mid, qos)``), reached through aiomqtt's private ``Client._client``:
+a report is acknowledged only once it is committed (or refused for good: invalid reports are answered on
+the rejected topic and acknowledged, since a redelivery would be refused again). A report that could not
+be stored is *not* acknowledged, so the broker offers it again on the next connection. A process that
+dies (crash, SIGKILL, power loss) between receiving and committing a report therefore loses nothing:
+the broker still holds it for the session and redelivers it (tested with kill -9). Should a future
+aiomqtt drop the private attribute, the ingest logs a warning and falls back to paho's automatic
+acknowledgement, where the safeguards below keep the window small. Further:
 
 - **persistent session**: the client connects with ``clean_session=False`` and a fixed client id, and
   subscribes at QoS 1. While dfr is down or disconnected, the broker keeps the subscription and queues
@@ -28,11 +35,8 @@ validated and stored. What this module builds on top of that:
 - **the queue is unbounded** (aiomqtt's default): a bounded queue would discard reports that paho has
   already acknowledged.
 
-What remains: a report that was acknowledged but not yet committed is lost if the *process dies*
-(crash, SIGKILL, power loss), or if the ingest is stopped while the broker is unreachable. The window
-is the time a report waits in the queue plus one transaction, normally milliseconds. Closing it needs
-paho's manual acknowledgement (``manual_ack_set`` / ``ack(mid, qos)``), reachable today only through
-aiomqtt's private ``Client._client``; see https://github.com/empicano/aiomqtt/issues/345.
+With manual acknowledgement the broker resends anything unacknowledged when the session resumes, so
+the in-memory queue is only a buffer, never the sole copy of a report.
 
 Because the client id is fixed, two dfr processes must not share one (the broker disconnects the older
 session holder whenever the other connects); give each process its own ``client_id``.
@@ -88,6 +92,19 @@ _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-
 _TRANSIENT_STORE_ERRORS: Final = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 Clock = Callable[[], datetime]
+
+
+def _manual_ack(client: aiomqtt.Client) -> Any:
+    """Switch the paho client under `client` to manual acknowledgement; return it, or None if unreachable."""
+    paho = getattr(client, "_client", None)
+    if paho is None or not hasattr(paho, "manual_ack_set") or not hasattr(paho, "ack"):
+        log.warning(
+            "MQTT ingest: this aiomqtt hides paho's manual acknowledgement; reports are acknowledged on "
+            "receipt, so a crash before they are stored can lose them"
+        )
+        return None
+    paho.manual_ack_set(True)
+    return paho
 
 
 def _utcnow() -> datetime:
@@ -165,10 +182,11 @@ def mask_url(url: str) -> str:
 class MqttIngestCounters:
     """Counts since start, for health checks and metrics.
 
-    ``accepted`` is every report that passed validation and is stored: ``created + merged + duplicates``
-    (a duplicate is a repeat of a stored report, answered with its incident). ``rejected`` reports failed
-    validation; ``failed`` ones were valid but could not be stored (a reject notice with code
-    ``store_error`` told the sender). ``connections`` counts successful (re)connections.
+        ``accepted`` is every report that passed validation and is stored: ``created + merged + duplicates``
+        (a duplicate is a repeat of a stored report, answered with its incident). ``rejected`` reports failed
+        validation; ``failed`` ones were valid but could not be stored (a reject notice with code
+        ``store_error`` told the sender; it is not acknowledged, so the broker offers it again on the next
+    connection). ``connections`` counts successful (re)connections.
     """
 
     accepted: int = 0
@@ -177,6 +195,7 @@ class MqttIngestCounters:
     duplicates: int = 0
     rejected: int = 0
     failed: int = 0
+    acknowledged: int = 0  # PUBACKs sent after the commit (or the refusal); see the module docstring
     connections: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -257,6 +276,7 @@ class MqttIngest:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next: asyncio.Future[aiomqtt.Message] | None = None
+        self._paho: Any = None  # the paho client when manual acknowledgement is on (see module doc)
 
     @property
     def broker(self) -> str:
@@ -331,6 +351,7 @@ class MqttIngest:
             keepalive=self._keepalive,
             tls_context=self._tls_context or (ssl.create_default_context() if self._address.tls else None),
         )
+        self._paho = _manual_ack(client)
         backoff = self._initial_backoff
         try:
             while not self._stopping.is_set():
@@ -447,6 +468,7 @@ class MqttIngest:
             log.info("MQTT report on %r rejected: %s (%s, field %s)", topic, exc.reason, exc.code, exc.field)
             notice = {**exc.to_dict(), **_context(topic, payload, received_at)}
             await self._answer(client, self._rejected_topic, notice)
+            self._ack(message, client)  # refused for good: a redelivery would be refused again
             return
 
         result = await self._persist(report, received_at)
@@ -465,6 +487,7 @@ class MqttIngest:
             await self._answer(client, self._rejected_topic, notice)
             return
 
+        self._ack(message, client)  # committed: now the broker may forget it
         self.counters.accepted += 1
         for hook in self.hooks:  # e.g. the dispatcher, after the commit
             try:
@@ -494,6 +517,22 @@ class MqttIngest:
             "received_at": received_at.isoformat(),
         }
         await self._answer(client, self._accepted_topic, receipt)
+
+    def _ack(self, message: aiomqtt.Message, client: aiomqtt.Client | None) -> None:
+        """Send the PUBACK for a handled message (manual acknowledgement; no-op for QoS 0 or when off).
+
+        ``client`` None means the connection it came on is gone: the broker resends the message on the
+        next session, and the idempotent ingest recognises it.
+        """
+        if self._paho is None or client is None or message.qos == 0:
+            return
+        rc = self._paho.ack(message.mid, message.qos)
+        if rc:
+            log.warning(
+                "MQTT ingest: could not acknowledge message %d (rc %s); it will come again", message.mid, rc
+            )
+        else:
+            self.counters.acknowledged += 1
 
     async def _persist(self, report: IncidentReport, received_at: datetime) -> IngestResult | None:
         """Store the report, waiting out database outages; None if it cannot be stored.

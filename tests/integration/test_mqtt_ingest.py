@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -183,6 +185,7 @@ async def test_valid_report_becomes_an_incident_with_a_receipt(
         "rejected": 0,
         "failed": 0,
         "connections": 0,
+        "acknowledged": 1,  # sent after the commit
     }
 
 
@@ -385,6 +388,47 @@ async def wait_until_async(condition: Callable[[], Awaitable[bool]], what: str) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def test_a_report_in_flight_survives_kill_9(
+    mosquitto: Mosquitto, store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Persist before acknowledging: a process killed after receiving a report but before committing it
+    has not acknowledged it, so the broker redelivers it to the session and the next ingest stores it."""
+    client_id = f"dfr-crash-{uuid.uuid4().hex[:8]}"
+    assert settings.mqtt_url is not None
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.mqtt_crash_child",
+        settings.mqtt_url,
+        f"sqlite+aiosqlite:///{tmp_path}/child.sqlite",
+        client_id,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    try:
+
+        async def line() -> str:
+            async with asyncio.timeout(WAIT_S * 3):
+                return (await child.stdout.readline()).decode().strip()  # type: ignore[union-attr]
+
+        assert await line() == "connected"
+        async with observer(mosquitto) as obs:
+            await obs.publish(encode(report("CV-in-flight")))
+            assert await line() == "ingesting CV-in-flight"  # received; the commit never comes
+            child.send_signal(signal.SIGKILL)
+            await child.wait()
+            assert await store.count_incidents() == 0
+            async with running(make_ingest(settings, store, client_id=client_id)) as second:
+                receipt = await obs.next(ACCEPTED)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert receipt["external_id"] == "CV-in-flight" and receipt["disposition"] == "created"
+    assert second.counters.acknowledged == 1
+    assert await store.count_incidents() == 1
 
 
 async def test_lifespan_hook_runs_only_when_configured(mosquitto: Mosquitto, store: Store) -> None:
