@@ -123,6 +123,10 @@ class Drone(_Strict):
     name: Name
     dock: Id
     response_speed_m_s: float = Field(gt=0.0, le=40.0, allow_inf_nan=False)
+    # The airframe's sustained top speed in still air (thrust at the tilt limit against drag), if known
+    # from a test flight: the autopilot cannot go faster whatever it is told, so time-to-scene and battery
+    # estimates use the lower of the two.
+    max_speed_m_s: float | None = Field(default=None, gt=0.0, le=40.0, allow_inf_nan=False)
     params: dict[ParamName, ParamValue] = Field(default_factory=dict)
     camera: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 

@@ -175,6 +175,15 @@ def _check_scene(area: Area, scene: tuple[float, float]) -> None:
         raise SceneRefused(f"scene ({lat:.5f}, {lon:.5f}) is outside the operating area of {area.name}")
 
 
+def _achievable(area: Area, c: Candidate) -> float:
+    """The candidate's response speed, capped by its airframe's top speed when the area file gives one."""
+    try:
+        top = area.drone(c.drone_id).max_speed_m_s
+    except KeyError:
+        top = None
+    return c.response_speed_m_s if top is None else min(c.response_speed_m_s, top)
+
+
 def choose_drone(
     area: Area, policy: Policy, candidates: Sequence[Candidate], scene: tuple[float, float]
 ) -> Choice:
@@ -195,7 +204,8 @@ def choose_drone(
         if reason is not None:
             rejections.append(Rejection(c.drone_id, reason))
             continue
-        key = (c.lat, c.lon, c.response_speed_m_s)
+        cruise = _achievable(area, c)
+        key = (c.lat, c.lon, cruise)
         if key not in cache:
             try:
                 cache[key] = plan_sortie(
@@ -203,7 +213,7 @@ def choose_drone(
                     (c.lat, c.lon),
                     scene,
                     altitude_m=policy.altitude_m,
-                    cruise_m_s=c.response_speed_m_s,
+                    cruise_m_s=cruise,
                     climb_m_s=policy.climb_m_s,
                     orbit_radius_m=policy.orbit_radius_m,
                     buffer_m=policy.buffer_m,
@@ -220,7 +230,7 @@ def choose_drone(
             continue
         battery = c.battery_pct
         assert battery is not None  # _precheck refused unknown levels
-        need = battery_needed_pct(plan, policy, c.response_speed_m_s)
+        need = battery_needed_pct(plan, policy, cruise)
         if need + policy.battery_reserve_pct > battery:
             rejections.append(
                 Rejection(

@@ -7,6 +7,8 @@ a no-fly zone), and the orbit radius shrinks so that the circle keeps clear of e
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 from shapely.geometry import Point
@@ -49,6 +51,13 @@ def autopilot_fence(area: Area, altitude_m: float) -> list[tuple[list[tuple[floa
     return fence
 
 
+def _leg_lengths(route: RoutePlan) -> list[float]:
+    """Metres of each leg between consecutive waypoints (a local projection around the start)."""
+    proj = LocalProjection.around(*route.waypoints[0])
+    xy = [proj.to_xy(lon, lat) for lon, lat in route.waypoints]
+    return [math.dist(a, b) for a, b in itertools.pairwise(xy)]
+
+
 def plan_sortie(
     area: Area,
     start: tuple[float, float],
@@ -89,6 +98,6 @@ def plan_sortie(
         orbit_centre=(end_lat, end_lon),
         orbit_radius_m=radius if radius >= MIN_ORBIT_RADIUS_M else 0.0,
         altitude_m=alt,
-        eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt),
+        eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt, legs_m=_leg_lengths(route)),
         fence=autopilot_fence(area, alt),
     )

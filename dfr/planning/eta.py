@@ -1,14 +1,16 @@
 """Time-to-scene estimate shown to dispatchers before and during a launch.
 
 The estimate is deliberately simple and slightly pessimistic: the drone climbs vertically to its
-transit altitude first (what DFR autopilots do on launch), then flies the planned horizontal length
-with a symmetric trapezoidal speed profile. A dispatcher who is told "90 s" and sees the drone
-arrive at 80 s is fine; the reverse erodes trust in the number.
+transit altitude first (what DFR autopilots do on launch), then flies each leg of the planned route
+with a symmetric trapezoidal speed profile, from a hover at one corner to a hover at the next (PX4
+go-tos end in a hover, so every corner costs a brake and a re-acceleration). A dispatcher who is told
+"90 s" and sees the drone arrive at 80 s is fine; the reverse erodes trust in the number.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from dfr.planning.errors import InvalidInput
 
@@ -39,12 +41,14 @@ def eta_s(
     climb_m_s: float,
     altitude_m: float,
     accel_m_s2: float = 1.5,
+    legs_m: Sequence[float] | None = None,
 ) -> float:
-    """Seconds from take-off to arrival overhead: vertical climb, then the horizontal leg.
+    """Seconds from take-off to arrival overhead: vertical climb, then the horizontal legs.
 
-    Climb ramps are ignored (they are short next to the climb itself at DFR altitudes); the
-    horizontal leg includes acceleration from and braking to a hover at the scene.
+    Climb ramps are ignored (they are short next to the climb itself at DFR altitudes). `legs_m`, the
+    route's leg lengths, makes each corner a stop; without it the route is one leg of `length_m`.
     """
     _require("altitude_m", altitude_m, positive=False)
     _require("climb_m_s", climb_m_s, positive=True)
-    return altitude_m / climb_m_s + horizontal_time_s(length_m, cruise_m_s, accel_m_s2)
+    legs = [length_m] if legs_m is None else list(legs_m)
+    return altitude_m / climb_m_s + sum(horizontal_time_s(leg, cruise_m_s, accel_m_s2) for leg in legs)

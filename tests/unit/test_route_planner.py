@@ -352,6 +352,10 @@ def test_path_is_clear_checks_unbuffered_zones_and_clearance() -> None:
 def test_eta() -> None:
     # 100 m climb at 5 m/s, then 1000 m at 10 m/s with 1.5 m/s² ramps.
     assert eta_s(1000, 10, 5, 100) == pytest.approx(20 + 100 + 10 / 1.5)
+    # a corner is a stop: two legs cost one more brake-and-accelerate than one straight leg
+    two_legs = eta_s(1000, 10, 5, 100, legs_m=[400, 600])
+    assert two_legs == pytest.approx(20 + 100 + 2 * 10 / 1.5)
+    assert eta_s(1000, 10, 5, 100, legs_m=[1000]) == pytest.approx(eta_s(1000, 10, 5, 100))
     # Too short to reach cruise: triangular profile.
     assert horizontal_time_s(10, 20, 1.5) == pytest.approx(2 * math.sqrt(10 / 1.5))
     # Both branches agree at the switch-over length.

@@ -66,11 +66,12 @@ def test_nearest_by_eta_wins() -> None:
     assert choice.drone_id == "cv-3"
     assert choice.eta_s == choice.plan.eta_s
     assert 400 < choice.distance_m < 600
-    assert choice.battery_needed_pct == pytest.approx(battery_needed_pct(choice.plan, POLICY, 12.0))
+    # planned at 10 m/s: cv-3 is configured for 12 but its airframe tops out at 10 (max_speed_m_s)
+    assert choice.battery_needed_pct == pytest.approx(battery_needed_pct(choice.plan, POLICY, 10.0))
 
 
 def test_eta_not_distance_decides() -> None:
-    """cv-4 (10 m/s) beats nobody at its own dock, but wins once cv-1 is busy."""
+    """cv-4 (8 m/s) beats nobody at its own dock, but wins once cv-1 is busy."""
     assert choose(fleet(cv_1={"available": False}), NEAR_CIVIC).drone_id == "cv-4"
 
 
@@ -256,3 +257,14 @@ def test_any_scene_in_the_area(
         chosen = next(c for c in candidates if c.drone_id == choice.drone_id)
         assert chosen.available and chosen.connected and chosen.battery_pct is not None
         assert chosen.battery_pct >= choice.battery_needed_pct + policy.battery_reserve_pct
+
+
+def test_the_airframe_top_speed_caps_the_planned_speed() -> None:
+    """cv-3 is told 12 m/s but its airframe sustains 10 (area max_speed_m_s): it is planned at 10, and a
+    faster setting does not make its estimate shorter than the airframe allows."""
+    assert AREA.drone("cv-3").max_speed_m_s == 10.0
+    at_12 = choose(fleet(), NEAR_EAST)
+    at_20 = choose(fleet(cv_3={"response_speed_m_s": 20.0}), NEAR_EAST)
+    at_9 = choose(fleet(cv_3={"response_speed_m_s": 9.0}), NEAR_EAST)
+    assert at_12.eta_s == pytest.approx(at_20.eta_s)
+    assert at_9.eta_s > at_12.eta_s
