@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from dfr.domain.incidents import IncidentKind
+from dfr.geo import EARTH_RADIUS_M
+from dfr.geo import distance_m as haversine_m  # one great-circle formula for all of dfr
 
 __all__ = [
     "EARTH_RADIUS_M",
@@ -45,8 +47,6 @@ __all__ = [
     "lat_lon_bounds",
 ]
 
-EARTH_RADIUS_M: Final = 6_371_008.8
-"""Mean Earth radius (IUGG); the haversine error against WGS 84 is < 0.5 %, far below a merge radius."""
 
 _CALLS = frozenset({IncidentKind.CALL_911, IncidentKind.MANUAL, IncidentKind.ALPR})
 
@@ -77,15 +77,6 @@ class MergePolicy:
 def can_join(report_kind: IncidentKind, incident_kind: IncidentKind) -> bool:
     """Whether a report of ``report_kind`` may be merged into an incident of ``incident_kind``."""
     return incident_kind in JOINABLE_KINDS[report_kind]
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres; exact enough at any distance and numerically stable when small."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp = p2 - p1
-    dl = math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def lat_lon_bounds(
