@@ -102,14 +102,18 @@ def main(argv: list[str] | None = None) -> int:
 
     p_user = sub.add_parser("user", help="manage accounts: add, passwd, disable, enable, list")
     user_cli.add_arguments(p_user)
+    from dfr.store import audit_cli
+
+    audit_cli.add_arguments(sub.add_parser("audit", help="check the audit log's hash chain"))
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "user":
+        if args.command in ("user", "audit"):
             from dfr.settings import Settings
 
-            return user_cli.main(args, args.database_url or Settings().database_url)
+            tool = user_cli if args.command == "user" else audit_cli
+            return tool.main(args, args.database_url or Settings().database_url)
         if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
         elif args.command == "serve":

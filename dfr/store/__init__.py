@@ -6,6 +6,7 @@ report joins an existing incident. `MissionStore(store)` adds missions on the sa
 the migrations and the schema checks read.
 """
 
+from dfr.store import audit_chain as _audit_chain  # noqa: F401  (chains every new audit record)
 from dfr.store import auth_models as _auth_models  # noqa: F401  (registers the users and sessions tables)
 from dfr.store.merge import JOINABLE_KINDS, MergePolicy, can_join, haversine_m
 from dfr.store.migrate import migrate
