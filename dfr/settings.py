@@ -7,7 +7,9 @@ than a rural county), and an operator must be able to see in one place what the 
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -71,9 +73,52 @@ class Settings(BaseSettings):
         le=86_400,
         description="Tolerated clock skew of senders; reports further in the future are refused.",
     )
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Per-source HMAC secrets for POST /api/v1/webhooks/incidents, as JSON "
+        '(DFR_WEBHOOK_SECRETS=\'{"shotspotter": "..."}\'); never logged.',
+    )
+    webhook_window_s: float = Field(
+        default=300.0, ge=5, le=3600, description="Signed webhooks older (or newer) than this are refused."
+    )
+    ingest_rate_per_min: float = Field(
+        default=3000.0, ge=0, description="Reports a minute per account or webhook source (0: unlimited)."
+    )
+    login_rate_per_min: float = Field(
+        default=10.0, ge=0, description="Sign-in attempts a minute per username and address (0: unlimited)."
+    )
     session_ttl_s: float = Field(
         default=12 * 3600.0,
         ge=60,
         le=30 * 86_400,
         description="A sign-in lasts this long (a pilot's shift); then the panel asks again.",
+    )
+    panel_tile_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https?://[^\s\"'<>]+$",
+        description="Base-map tiles for the panel, e.g. https://tiles.example/{z}/{x}/{y}.png; None: no "
+        "tiles, the map shows the area's vector layers on a plain background (closed networks).",
+    )
+    panel_tile_attribution: str = Field(
+        default="", max_length=300, description="Attribution shown on the map for those tiles."
+    )
+    # --- live video (dfr.video, issue 4) ---
+    video_width: int = Field(default=1280, ge=160, le=3840, multiple_of=2, description="Video width, px.")
+    video_height: int = Field(default=720, ge=120, le=2160, multiple_of=2, description="Video height, px.")
+    video_fps: float = Field(default=30.0, ge=1.0, le=60.0, description="Frames per second of each source.")
+    video_overlay: bool = Field(default=True, description="Burn the telemetry overlay into the video.")
+    video_transit_mode: Literal["off", "blur", "blank"] = Field(
+        default="off",
+        description="Privacy: blur or blank the picture until the drone's mission is on scene (off: never).",
+    )
+    video_recording: bool = Field(
+        default=True, description="Record each mission's video as evidence (SHA-256 in the audit log)."
+    )
+    video_evidence_dir: str = Field(default="var/evidence", description="Where mission recordings go.")
+    video_max_viewers: int = Field(default=64, ge=1, le=1000, description="WHEP sessions at once, all drones.")
+    video_ice_servers: list[str] = Field(
+        default_factory=list,
+        description='STUN/TURN URLs for viewers behind NAT, as JSON (DFR_VIDEO_ICE_SERVERS=\'["stun:h:3478"]\'); '
+        "none by default (a closed network needs none).",
     )

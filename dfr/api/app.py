@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 import dfr
 from dfr.api.auth_routes import router as auth_router
 from dfr.api.routes import router
+from dfr.api.webhook_routes import router as webhook_router
 from dfr.domain.incidents import IncidentReport, RejectCode, ReportRejected
 from dfr.settings import Settings
 from dfr.store import MergePolicy, Store
@@ -74,6 +75,7 @@ def create_app(
     app.state.ingest_hooks = []  # awaited after each committed report (the dispatcher registers here)
     app.include_router(router)
     app.include_router(auth_router)
+    app.include_router(webhook_router)
     app.add_exception_handler(ReportRejected, _report_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     _document_report_schema(app)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from dfr.api.ratelimit import limit
 from dfr.api.routes import _problem
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
 from dfr.auth.deps import bearer_token, user_store
@@ -54,6 +55,8 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong cre
 @router.post("/auth/login", response_model=SignedIn, summary="Sign in", responses=_AUTH_ERRORS)
 async def login(body: Credentials, request: Request, response: Response, users: Users) -> SignedIn:
     client = request.client.host if request.client else "unknown"
+    settings = request.app.state.settings
+    limit(request, "sign-in", f"{body.username}@{client}", settings.login_rate_per_min)
     try:
         token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")
     except AccountError as e:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from dfr.api.ratelimit import limit
 from dfr.api.schemas import AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
 from dfr.auth import FeedDep, ViewerDep
 from dfr.domain.incidents import (
@@ -152,11 +153,39 @@ async def post_incident(
     Idempotent on (source, external_id): repeating a request returns the same incident with
     ``duplicate: true`` and changes nothing, so clients may retry freely after a timeout.
     """
+    limit(request, "ingest", who.username, settings.ingest_rate_per_min)
     _check_media_type(request)
     body = await read_limited_body(request, settings.max_payload_bytes)
-    now = clock()
+    return await ingest_body(
+        request, response, store, body, now=clock(), actor=f"api:{who.username}", settings=settings
+    )
+
+
+async def ingest_body(
+    request: Request,
+    response: Response,
+    store: Store,
+    body: bytes,
+    *,
+    now: datetime,
+    actor: str,
+    settings: Settings,
+    source: str | None = None,
+) -> IngestResponse:
+    """Validate, store (committed before this returns), run the ingest hooks, and answer.
+
+    Shared by the session-authenticated route and the signed webhook; ``source`` set: the report must
+    name that source (a webhook secret is issued per source, so it may only speak for that source).
+    """
     report = validate_report(body, now=now, settings=settings)
-    result = await store.ingest(report, actor=f"api:{who.username}", received_at=now)
+    if source is not None and report.source != source:
+        raise HTTPException(
+            403,
+            detail=_problem(
+                "forbidden", f"signed by source {source!r} but the report names {report.source!r}", "source"
+            ),
+        )
+    result = await store.ingest(report, actor=actor, received_at=now)
     for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
         await hook(result)
     response.status_code = 201 if result.created else 200
