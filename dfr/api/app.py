@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import dfr
 from dfr.api.auth_routes import router as auth_router
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(webhook_router)
     app.add_exception_handler(ReportRejected, _report_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _document_report_schema(app)
     return app
 
@@ -87,6 +89,23 @@ async def _report_rejected(_request: Request, exc: Exception) -> JSONResponse:
         raise exc
     status = 413 if exc.code is RejectCode.PAYLOAD_TOO_LARGE else 422
     return JSONResponse({"detail": exc.to_dict()}, status_code=status)
+
+
+_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Refusals raised with a plain string (by Starlette or FastAPI themselves: unknown path, unreadable
+    body, wrong method) get the same body shape as ours; ours (a dict detail) pass through unchanged."""
+    if not isinstance(exc, StarletteHTTPException):  # registered for this class only
+        raise exc
+    detail = exc.detail
+    if not isinstance(detail, dict):
+        code = _CODES.get(exc.status_code, f"http_{exc.status_code}")
+        detail = {"code": code, "reason": str(detail), "field": None, "position": None, "errors": []}
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
@@ -129,7 +148,60 @@ def _document_report_schema(app: FastAPI) -> None:
         for name, definition in report.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["IncidentReport"] = report
+        _document_refusals(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_REFUSALS = {
+    "401": "Not signed in, or the session ended (see /api/v1/auth/login).",
+    "403": "Signed in, but the role may not do this.",
+    "422": "A field, parameter or the body is invalid; `field` names it.",
+    "429": "Too many requests from this caller; retry after the Retry-After seconds.",
+    "503": "The service is starting or a part it needs is not running.",
+}
+_PUBLIC = ("/api/v1/healthz", "/api/v1/auth/login", "/api/v1/webhooks/incidents")
+
+
+def _document_refusals(schema: dict[str, Any]) -> None:
+    """Say in the document what every route may answer besides success, in the one refusal shape.
+
+    The answers come from shared layers (sign-in and roles, parameter validation, rate limits, start-up),
+    so listing them on each route by hand would be repetitive and would drift. FastAPI's own 422 schema
+    (HTTPValidationError) is replaced by `ErrorBody`, because that is what `_request_invalid` sends.
+    """
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorBody" not in components:
+        from dfr.api.schemas import ErrorBody
+
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["ErrorBody"] = body
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            codes = dict(_REFUSALS)
+            if path in _PUBLIC:
+                codes.pop("401")
+                codes.pop("403")
+            if "{" in path:
+                codes["404"] = "Nothing with this id."
+            if method in ("post", "put", "patch", "delete"):
+                codes["409"] = "Not possible in the current state of the thing it acts on."
+            if "requestBody" in op:
+                codes["400"] = "The body could not be read at all (e.g. not UTF-8)."
+            for code, description in codes.items():
+                existing = responses.get(code)
+                if existing is None or code == "422":
+                    responses[code] = {
+                        "description": (existing or {}).get("description", description),
+                        "content": {"application/json": {"schema": ref}},
+                    }
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dfr.api.routes import _problem
-from dfr.api.schemas import ErrorBody
+from dfr.api.schemas import MAX_OFFSET, ErrorBody
 from dfr.auth import READERS, require_role
 from dfr.domain.missions import Mission, MissionEvent, MissionState
 from dfr.store import MAX_PAGE, MissionNotFound, MissionStore
@@ -85,7 +85,7 @@ async def list_missions(
         bool, Query(alias="open", description="Only missions that have not ended (not terminal).")
     ] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> MissionPage:
     found = await missions.list(state, open_only, limit, offset)
     total = await missions.count(state, open_only)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dfr.api.ratelimit import limit
-from dfr.api.schemas import AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
+from dfr.api.schemas import MAX_OFFSET, AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
 from dfr.auth import FeedDep, ViewerDep
 from dfr.domain.incidents import (
     EXAMPLE_911_REPORT,
@@ -208,7 +208,7 @@ async def list_incidents(
     store: StoreDep,
     status: Annotated[IncidentStatus | None, Query(description="Only incidents in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> IncidentPage:
     incidents = await store.list_incidents(status, limit, offset)
     total = await store.count_incidents(status)
@@ -238,7 +238,7 @@ async def get_audit(
         str | None, Query(max_length=64, description="Only records about this subject (an incident id).")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditPage:
     entries = await store.audit(subject_id, limit=limit, offset=offset)
     return AuditPage(entries=entries, limit=limit, offset=offset)

@@ -56,5 +56,9 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = Field(default_factory=list)
 
 
+MAX_OFFSET = 1_000_000_000
+"""Paging offsets beyond this are refused (422): databases keep 64-bit offsets, and nobody pages this far."""
+
+
 class ErrorBody(BaseModel):
     detail: Problem
