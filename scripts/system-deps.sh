@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite uses when run as root; otherwise says what is missing.
+# Installs the Debian packages the test suite uses (mosquitto, PostgreSQL, Chromium, npm) when run as root;
+# otherwise says what is missing.
 set -euo pipefail
 want=(mosquitto postgresql chromium fonts-liberation)
 missing=()
 for p in "${want[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# The panel's map library is built from npm; any Node.js with npm will do, Debian's if there is none.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing Debian packages: ${missing[*]}"

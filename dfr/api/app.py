@@ -10,6 +10,7 @@ from the report gate, from FastAPI's parameter validation or from a 404, so a cl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import dfr
@@ -29,6 +31,8 @@ from dfr.settings import Settings
 from dfr.store import MergePolicy, Store
 
 __all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
 Incident ingest for the dfr Drone-as-First-Responder controller.
@@ -80,6 +84,7 @@ def create_app(
     app.add_exception_handler(ReportRejected, _report_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _store_failed)
     _document_report_schema(app)
     return app
 
@@ -106,6 +111,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _store_failed(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused (full disk, read-only file, server gone): say so plainly, as a 503 the client
+    may retry. Nothing was half-written: every write is one transaction, rolled back on the error."""
+    orig = getattr(exc, "orig", None)
+    why = str(orig or exc).strip().splitlines()[0][:300] if str(orig or exc).strip() else type(exc).__name__
+    log.error("store error on %s %s: %s", request.method, request.url.path, why)
+    problem = {
+        "code": "store_unavailable",
+        "reason": f"the database refused the request ({why}); nothing was changed, retry later",
+        "field": None,
+        "position": None,
+        "errors": [],
+    }
+    return JSONResponse({"detail": problem}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:

@@ -61,10 +61,12 @@ class UserStore:
 
     def __init__(self, store: Store, *, session_ttl: timedelta = timedelta(hours=12)) -> None:
         self._store = store
-        # one database, one pool: the store owns the engine; IMMEDIATE so SQLite writers queue, not fail
+        # One database, one pool: the store owns the engine. Writers begin IMMEDIATE so that SQLite queues
+        # them instead of failing; readers stay DEFERRED so that sign-in checks go on when writes cannot.
         self._sessions = async_sessionmaker(
             store.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
+        self._reads = async_sessionmaker(store.engine, expire_on_commit=False)
         self._ttl = session_ttl
 
     async def add(self, username: str, password: str, role: Role | str, *, actor: str = "cli") -> None:
@@ -124,12 +126,12 @@ class UserStore:
 
     async def get(self, username: str) -> tuple[Principal, bool] | None:
         """The account's principal and whether it is disabled, or None."""
-        async with self._sessions() as s:
+        async with self._reads() as s:
             row = await s.get(UserRow, username)
         return None if row is None else (Principal(row.username, Role(row.role)), row.disabled)
 
     async def list(self) -> list[dict[str, object]]:
-        async with self._sessions() as s:
+        async with self._reads() as s:
             rows = (await s.scalars(select(UserRow).order_by(UserRow.username))).all()
         return [
             {"username": r.username, "role": r.role, "disabled": r.disabled, "created_at": r.created_at}
@@ -139,7 +141,7 @@ class UserStore:
     async def sign_in(self, username: str, password: str, *, source: str) -> tuple[str, Principal, datetime]:
         """Check the password and open a session: (token, principal, expires_at). Raises AccountError with
         one message for every failure, so a caller cannot tell a wrong username from a wrong password."""
-        async with self._sessions() as s:
+        async with self._reads() as s:
             row = await s.get(UserRow, username) if re.fullmatch(USERNAME_PATTERN, username) else None
         ok = await verify_password_async(password[:MAX_PASSWORD], row.password_hash if row else _DUMMY_HASH)
         if row is None or not ok or row.disabled:
@@ -169,7 +171,7 @@ class UserStore:
         """The signed-in account for a bearer token, or None (unknown, expired, revoked, disabled)."""
         if not 20 <= len(token) <= 128:
             return None
-        async with self._sessions() as s:
+        async with self._reads() as s:
             found = (
                 await s.execute(
                     select(UserRow.username, UserRow.role, UserRow.disabled, SessionRow.expires_at)
