@@ -87,6 +87,9 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         app.state.area = area
         app.state.ingest_hooks.append(live.feed.on_ingest)
         app.include_router(live_router)
+        from dfr.api.command_routes import router as command_router  # pilot override commands
+
+        app.include_router(command_router)
         async with mqtt_ingest_task(settings, store, [dispatcher.submit, live.feed.on_ingest]) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)

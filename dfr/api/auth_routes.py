@@ -17,6 +17,7 @@ from dfr.api.routes import _problem
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
 from dfr.auth.deps import bearer_token, user_store
 from dfr.auth.users import MAX_PASSWORD, USERNAME_PATTERN, AccountError, UserStore
+from dfr.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -55,7 +56,7 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong cre
 @router.post("/auth/login", response_model=SignedIn, summary="Sign in", responses=_AUTH_ERRORS)
 async def login(body: Credentials, request: Request, response: Response, users: Users) -> SignedIn:
     client = request.client.host if request.client else "unknown"
-    settings = request.app.state.settings
+    settings = getattr(request.app.state, "settings", None) or Settings()
     limit(request, "sign-in", f"{body.username}@{client}", settings.login_rate_per_min)
     try:
         token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")

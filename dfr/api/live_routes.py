@@ -227,6 +227,8 @@ class DroneView(BaseModel):
         description="Latest telemetry snapshot (as in `telemetry` events); null if it never connected."
     )
     telemetry_age_s: float | None = Field(description="Seconds since the last telemetry update.")
+    pilot_control: bool = Field(default=False, description="A pilot has taken it from the automation.")
+    pilot_by: str | None = Field(default=None, description="Username of the pilot in control, if any.")
 
 
 class DroneList(BaseModel):
@@ -260,6 +262,8 @@ def _drone_view(area: Area, fleet: Fleet, dispatcher: Dispatcher, drone_id: str)
         mission_id=mission_id,
         telemetry=drone.state.snapshot() if drone is not None else None,
         telemetry_age_s=round(time.monotonic() - updated, 2) if updated else None,
+        pilot_control=drone_id in dispatcher.pilots,
+        pilot_by=dispatcher.pilots.get(drone_id),
     )
 
 

@@ -4,6 +4,12 @@ Ownership: the dispatcher owns which drone is busy and the flight tasks; the mis
 mission state (every step is persisted before the matching command is sent); the fleet owns the
 MAVLink connections. On start it reloads open missions and resumes supervising them, so the
 controller survives its own restart.
+
+Pilot control: a pilot may take any drone (`take_control`). The drone is then in `pilots`, its flight
+(if it flies a mission) stops commanding it at once but keeps recording (see `dfr.dispatch.flight`),
+and no new mission is given to it. `release` hands it back: the route is replanned from where the
+pilot left the drone, and the flight resumes at its recorded phase. A mission's pilot control is
+stored with the mission, so a restarted controller does not take the drone back from the pilot.
 """
 
 from __future__ import annotations
@@ -12,19 +18,29 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from dfr.area import Area
-from dfr.dispatch.flight import FlightPlan, FlightResult, fly
+from dfr.area import METRES_PER_FOOT, Area
+from dfr.dispatch.flight import FlightControl, FlightPlan, FlightResult, OnPhase, Phase, advance, fly
 from dfr.dispatch.policy import Policy, decide
 from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
-from dfr.dispatch.sortie import plan_sortie
+from dfr.dispatch.sortie import plan_sortie, planner_zones
 from dfr.domain.incidents import Incident
-from dfr.domain.missions import Mission, MissionDecision, MissionState, StandoffPoint, is_terminal
+from dfr.domain.missions import (
+    InvalidTransition,
+    Mission,
+    MissionDecision,
+    MissionState,
+    PilotControl,
+    StandoffPoint,
+    is_terminal,
+)
 from dfr.fleet.drone import CommandRefused
 from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
+from dfr.planning import PlanRequest, plan_route
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
 
@@ -41,6 +57,10 @@ def _with(mission: Mission, update: dict[str, Any]) -> Mission:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class NotPiloted(LookupError):
+    """A release for a drone no pilot has taken."""
 
 
 class Dispatcher:
@@ -62,7 +82,8 @@ class Dispatcher:
         self.policy_name = policy_name
         self.busy: dict[str, str] = {}  # drone id -> mission id
         self.flights: dict[str, asyncio.Task[None]] = {}  # mission id -> supervising task
-        self.recalls: dict[str, asyncio.Event] = {}
+        self.controls: dict[str, FlightControl] = {}  # mission id -> its flight's recall / pilot control
+        self.pilots: dict[str, str] = {}  # drone id -> username of the pilot who has it
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
         self.listeners: list[Listener] = []
         self.pending: set[asyncio.Task[None]] = set()
@@ -195,11 +216,17 @@ class Dispatcher:
         return await self._step(mission_id, S.DECLINED, actor=actor, reason=reason)
 
     async def recall(self, mission_id: str, actor: str) -> None:
-        event = self.recalls.get(mission_id)
-        if event is None:
+        control = self.controls.get(mission_id)
+        if control is None:
             raise LookupError(f"mission {mission_id} is not flying")
+        drone_id = next((d for d, m in self.busy.items() if m == mission_id), None)
+        if drone_id is not None and drone_id in self.pilots:
+            raise LookupError(
+                f"drone {drone_id} is under pilot control ({self.pilots[drone_id]}): "
+                "the pilot commands it (return), or releases it first"
+            )
         await self.missions.update(mission_id, actor=actor, reason="recalled by operator")
-        event.set()
+        control.recall.set()
 
     # ------------------------------------------------------------------ launch
     def candidates(self) -> list[Candidate]:
@@ -215,7 +242,7 @@ class Dispatcher:
                     dock_id=dock.id,
                     lat=state.lat if state and state.lat is not None else dock.lat,
                     lon=state.lon if state and state.lon is not None else dock.lon,
-                    available=cfg.id not in self.busy and on_ground,
+                    available=cfg.id not in self.busy and cfg.id not in self.pilots and on_ground,
                     connected=bool(state and state.connected and state.health_ok),
                     battery_pct=state.battery_pct if state else None,
                     response_speed_m_s=cfg.response_speed_m_s,
@@ -330,7 +357,13 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ flight supervision
     def _spawn_flight(self, mission: Mission, resume: str | None) -> None:
-        self.recalls[mission.id] = asyncio.Event()
+        control = FlightControl()
+        self.controls[mission.id] = control
+        assert mission.drone_id is not None
+        if mission.pilot_control.active and mission.pilot_control.by is not None:
+            self.pilots.setdefault(mission.drone_id, mission.pilot_control.by)  # a restart keeps the pilot's
+        if mission.drone_id in self.pilots:
+            control.pilot.set()
         task = asyncio.create_task(self._supervise(mission, resume), name=f"mission-{mission.id}")
         self.flights[mission.id] = task
 
@@ -388,22 +421,8 @@ class Dispatcher:
             # after a restart the fleet may still be connecting to this drone
             drone = await self.fleet.wait_for_drone(drone_id, 60)
             plan = self._flight_plan(mission)
-
-            async def on_phase(phase: str, info: dict[str, Any]) -> None:
-                fields: dict[str, Any] = {}
-                reason = info.get("reason")
-                if phase == "on_scene":
-                    current = await self.missions.get(mission_id)
-                    fields["on_scene_at"] = _now()
-                    if current is not None and current.launched_at is not None:
-                        fields["achieved_time_to_scene_s"] = round(
-                            (fields["on_scene_at"] - current.launched_at).total_seconds() * self.time_scale, 1
-                        )
-                if phase == "landed":
-                    fields["landed_at"] = _now()
-                await self._step(mission_id, MissionState(phase), reason=reason, **fields)
-
-            await fly(drone, plan, on_phase, self.recalls[mission_id], resume=resume, result=track)
+            control = self.controls[mission_id]
+            await fly(drone, plan, self._recorder(mission_id), resume=resume, result=track, control=control)
         except asyncio.CancelledError:
             raise
         except (CommandRefused, TimeoutError, Exception) as e:  # the record must say why it ended
@@ -419,6 +438,133 @@ class Dispatcher:
             if not self._closing:
                 self.busy.pop(drone_id, None)
                 self.flights.pop(mission_id, None)
-                self.recalls.pop(mission_id, None)
+                self.controls.pop(mission_id, None)
+                flying = self.fleet.drones.get(drone_id)
+                if flying is None or not flying.state.in_air:  # pilot control ends with the flight
+                    self.pilots.pop(drone_id, None)
         if not self._closing:
             await self._launch_queued()
+
+    def _recorder(self, mission_id: str) -> OnPhase:
+        """The `on_phase` of one mission's flight: each phase becomes a recorded mission step."""
+
+        async def on_phase(phase: Phase, info: dict[str, Any]) -> None:
+            fields: dict[str, Any] = {}
+            if phase == "on_scene":
+                current = await self.missions.get(mission_id)
+                fields["on_scene_at"] = _now()
+                if current is not None and current.launched_at is not None:
+                    fields["achieved_time_to_scene_s"] = round(
+                        (fields["on_scene_at"] - current.launched_at).total_seconds() * self.time_scale, 1
+                    )
+            if phase == "landed":
+                fields["landed_at"] = _now()
+            actor = str(info.get("actor") or "dispatcher")
+            await self._step(
+                mission_id, MissionState(phase), actor=actor, reason=info.get("reason"), **fields
+            )
+
+        return on_phase
+
+    # ------------------------------------------------------------------ pilot control
+    async def take_control(self, drone_id: str, who: str) -> str | None:
+        """Give the drone to pilot `who` at once; returns its mission id (None if it has none).
+
+        The flight's flag is set before anything is awaited, so the automation sends no further
+        command from this instant; the change is then recorded on the mission (event + audit).
+        """
+        previous = self.pilots.get(drone_id)
+        self.pilots[drone_id] = who
+        mission_id = self.busy.get(drone_id)
+        if mission_id is None:
+            return None
+        control = self.controls.get(mission_id)
+        if control is not None:
+            control.pilot.set()
+        if previous != who:
+            reason = f"pilot {who} took control" + (f" from {previous}" if previous else "")
+            await self._update(mission_id, who, reason, PilotControl(active=True, by=who))
+        return mission_id
+
+    async def handback_plan(self, drone_id: str) -> FlightPlan | None:
+        """The plan a released mission continues by, replanned from where the drone is now.
+
+        Raises a `dfr.planning.PlanError` (e.g. the drone is in a zone) when no safe route exists from
+        here: the pilot must then fly clear first. None when the drone has no running flight.
+        """
+        mission_id = self.busy.get(drone_id)
+        control = self.controls.get(mission_id) if mission_id is not None else None
+        drone = self.fleet.drones.get(drone_id)
+        mission = await self.missions.get(mission_id) if mission_id is not None else None
+        if mission is None or control is None or drone is None or mission.drone_id is None:
+            return None
+        base = self._flight_plan(mission)
+        state = drone.state
+        if state.lat is None or state.lon is None or not state.in_air:
+            return base
+        here = (state.lat, state.lon)
+        if control.phase == "returning":
+            dock = self.area.dock(self.area.drone(mission.drone_id).dock)
+            home = self._route(here, (dock.lat, dock.lon), base.altitude_m)
+            return replace(base, return_route=home)
+        if control.phase in ("launching", "en_route", "on_scene"):
+            out = self._route(here, base.target, base.altitude_m)
+            return replace(base, waypoints=out, return_route=list(reversed(base.waypoints)))
+        return base
+
+    def _route(
+        self, start: tuple[float, float], end: tuple[float, float], altitude_m: float
+    ) -> list[tuple[float, float]]:
+        """A zone-clear route (lon, lat) between two (lat, lon) points; ends exactly at `end`."""
+        route = plan_route(
+            PlanRequest(
+                area=self.area.operating_area,
+                start=(start[1], start[0]),
+                target=(end[1], end[0]),
+                altitude_m=altitude_m,
+                zones=planner_zones(self.area),
+                buffer_m=self.policy.buffer_m,
+                max_altitude_m=self.area.max_altitude_ft_agl * METRES_PER_FOOT,
+            )
+        )
+        points = list(route.waypoints)
+        if route.standoff is not None:  # `end` sits in a zone's buffer (a dock may): the last leg is short
+            points.append((end[1], end[0]))
+        return points
+
+    async def release(self, drone_id: str, who: str, plan: FlightPlan | None = None) -> str | None:
+        """Hand the drone back to the automation; returns its mission id (None if it has none).
+
+        `plan` (from `handback_plan`, computed before anything changes) is what the flight continues
+        by. Raises `NotPiloted` if no pilot has the drone.
+        """
+        if drone_id not in self.pilots:
+            raise NotPiloted(f"drone {drone_id} is not under pilot control")
+        previous = self.pilots.pop(drone_id)
+        mission_id = self.busy.get(drone_id)
+        if mission_id is None:
+            return None
+        await self._update(
+            mission_id, who, f"pilot {who} handed back to automation (had: {previous})", PilotControl()
+        )
+        control = self.controls.get(mission_id)
+        if control is not None and drone_id not in self.pilots:
+            control.plan = plan
+            control.pilot.clear()
+            control.handback.set()
+        return mission_id
+
+    async def pilot_phase(self, drone_id: str, phase: Phase, who: str, reason: str) -> None:
+        """Record a phase a pilot's command brings about (return, land) before the command is sent."""
+        mission_id = self.busy.get(drone_id)
+        control = self.controls.get(mission_id) if mission_id is not None else None
+        if mission_id is None or control is None:
+            return
+        await advance(control, self._recorder(mission_id), phase, {"reason": reason, "actor": who})
+
+    async def _update(self, mission_id: str, who: str, reason: str, pilot: PilotControl) -> None:
+        try:
+            mission = await self.missions.update(mission_id, actor=who, reason=reason, pilot_control=pilot)
+        except InvalidTransition:  # the mission has just ended: nothing left to record on it
+            return
+        await self._emit(mission)

@@ -4,6 +4,14 @@ The procedure reports each phase through `on_phase` so the mission state machine
 record it; it never fights the autopilot: if PX4 starts a failsafe (RTL, land) the procedure stops
 commanding and follows the vehicle home. Durations such as the loiter time are simulated-time seconds
 divided by `time_scale`, which is 1 for real drones and the simulator's speed in tests.
+
+A human pilot may take control at any moment (`FlightControl.pilot`). The procedure then issues no
+further command: every command goes through `_act`, which refuses once the flag is set, and every wait
+wakes up on it, so the procedure unwinds with `PilotTookOver` at its next step instead of being
+cancelled in the middle of a database write. While the pilot flies, `fly` only supervises: it keeps the
+track, records an autopilot failsafe and the landing. When the pilot hands back (`handback`, with a
+plan replanned from where the drone is), the procedure re-enters at the recorded phase, exactly as it
+does after a controller restart.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec
 
 from shapely.geometry import LineString, Point
 
@@ -22,11 +30,17 @@ from dfr.fleet.drone import Drone
 log = logging.getLogger(__name__)
 
 Phase = str  # "launching", "en_route", "on_scene", "returning", "landed"
+PHASES: tuple[Phase, ...] = ("launching", "en_route", "on_scene", "returning", "landed")
 FAILSAFE_MODES = frozenset({"RETURN_TO_LAUNCH", "LAND"})
+P = ParamSpec("P")
 
 
 class FlightAborted(RuntimeError):
     """The flight could not continue as planned (reason in the message)."""
+
+
+class PilotTookOver(Exception):
+    """A pilot has control: raised inside the procedure at its next step, so it stops commanding."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,9 @@ class FlightPlan:
     time_scale: float = 1.0
     arrive_m: float = 5.0
     corner_m: float = 8.0
+    # The way home, (lon, lat) ending at the dock; None: the outbound route reversed. Set when a pilot
+    # hands back far from the route, so that the return is planned around the zones from there.
+    return_route: list[tuple[float, float]] | None = None
 
 
 @dataclass
@@ -57,8 +74,46 @@ class FlightResult:
 OnPhase = Callable[[Phase, dict[str, Any]], Awaitable[None]]
 
 
+@dataclass
+class FlightControl:
+    """What one running `fly` shares with the dispatcher: recall, pilot control and the recorded phase.
+
+    `phase` is the last phase recorded (through `advance`, under `lock`, so that the procedure and a
+    pilot command can never record the same step twice). `pilot` is set while a human commands the
+    drone; `handback` is set by a release, with `plan` the plan to continue by.
+    """
+
+    recall: asyncio.Event = field(default_factory=asyncio.Event)
+    pilot: asyncio.Event = field(default_factory=asyncio.Event)
+    handback: asyncio.Event = field(default_factory=asyncio.Event)
+    phase: Phase = "launching"
+    plan: FlightPlan | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 async def _noop(phase: Phase, info: dict[str, Any]) -> None:
     return None
+
+
+async def advance(control: FlightControl, on_phase: OnPhase, target: Phase, info: dict[str, Any]) -> bool:
+    """Record `target` (and the steps the state machine needs on the way) unless already there or past.
+
+    Launching goes through en_route to reach returning; a landing is always preceded by returning.
+    Returns False when nothing was recorded (the phase is already `target` or later).
+    """
+    async with control.lock:
+        current = control.phase
+        if PHASES.index(current) >= PHASES.index(target):
+            return False
+        steps: list[Phase] = [target]
+        if target in ("returning", "landed"):
+            steps = ["returning", "landed"] if target == "landed" and current != "returning" else [target]
+            if current == "launching":
+                steps.insert(0, "en_route")
+        for step in steps:
+            await on_phase(step, info if step == target else {"reason": info.get("reason")})
+            control.phase = step
+        return True
 
 
 async def fly(
@@ -68,50 +123,36 @@ async def fly(
     recall: asyncio.Event | None = None,
     resume: Phase | None = None,
     result: FlightResult | None = None,
+    control: FlightControl | None = None,
 ) -> FlightResult:
     """Run the sortie, or resume it from `resume` (the phase recorded before a controller restart).
 
     Wall-clock timeouts scale with `plan.time_scale`. `on_phase` is awaited before the phase's first
     command so that the record leads the action: a crash in between resumes the recorded phase.
+    `control` (made here if not given) lets a pilot take over and hand back; its `recall` wins over
+    the `recall` argument.
     """
     scale = plan.time_scale
     result = result if result is not None else FlightResult()  # the caller may watch the track grow
-    recall = recall or asyncio.Event()
+    if control is None:
+        control = FlightControl(recall=recall or asyncio.Event())
+    if resume is not None:
+        control.phase = resume
     tracker = asyncio.create_task(
         _track(drone, result, 1.0 / max(scale, 1.0)), name=f"flight-{drone.id}-track"
     )
     try:
         await drone.wait_for(lambda s: s.home is not None and s.lat is not None, timeout=30)
-        if resume is None or (resume == "launching" and not drone.state.in_air):
-            await _launch(drone, plan, on_phase, result, scale)
-            resume = "en_route"
-        if resume in ("launching", "en_route"):
-            if resume == "launching":
-                await on_phase("en_route", {})
-            arrived = await _fly_out(drone, plan, recall, scale, _remaining_route(drone, plan.waypoints))
-            if arrived:
-                resume = "on_scene"
-                result.on_scene_at = time.time()
-                await on_phase("on_scene", {"arrived_at": result.on_scene_at})
-        if resume == "on_scene" and not recall.is_set() and drone.state.flight_mode not in FAILSAFE_MODES:
-            if plan.orbit_radius_m > 0:
-                await drone.orbit(plan.target[0], plan.target[1], plan.orbit_radius_m, plan.orbit_speed_m_s)
-            with contextlib_suppress_timeout():
-                await _wait_or_failsafe(drone, lambda s: False, recall, plan.loiter_s / scale)
-        if resume != "returning":
-            if drone.state.flight_mode in FAILSAFE_MODES:
-                result.failsafe = drone.state.flight_mode
-                await on_phase("returning", {"reason": f"autopilot failsafe: {drone.state.flight_mode}"})
-            else:
-                await on_phase("returning", {"reason": "recalled" if recall.is_set() else "loiter complete"})
-        if drone.state.flight_mode not in FAILSAFE_MODES and drone.state.in_air:
-            result.failsafe = await _fly_back(drone, plan, scale)
-        elif drone.state.flight_mode in FAILSAFE_MODES:
-            result.failsafe = drone.state.flight_mode
-        await drone.wait_for(lambda s: not s.armed and not s.in_air, timeout=1200 / scale + 30)
-        result.landed_at = time.time()
-        await on_phase("landed", {"failsafe": result.failsafe})
-        return result
+        while True:
+            if control.pilot.is_set():
+                if await _piloted(drone, control, on_phase, result):
+                    return result  # landed while the pilot had it
+                plan = control.plan or plan
+                log.info("drone %s handed back to automation at phase %s", drone.id, control.phase)
+            try:
+                return await _procedure(drone, plan, on_phase, control, result)
+            except PilotTookOver:
+                log.info("pilot took control of drone %s at phase %s", drone.id, control.phase)
     finally:
         tracker.cancel()
         try:
@@ -120,35 +161,150 @@ async def fly(
             pass
 
 
-async def _launch(
-    drone: Drone, plan: FlightPlan, on_phase: OnPhase, result: FlightResult, scale: float
+async def _procedure(
+    drone: Drone, plan: FlightPlan, on_phase: OnPhase, control: FlightControl, result: FlightResult
+) -> FlightResult:
+    """The automated sortie from `control.phase` on; raises `PilotTookOver` when a pilot takes over."""
+    scale = plan.time_scale
+    recall = control.recall
+    if control.phase == "launching" and not drone.state.in_air:
+        await _launch(drone, plan, on_phase, control, result, scale)
+    if control.phase in ("launching", "en_route"):
+        await advance(control, on_phase, "en_route", {})
+        arrived = await _fly_out(drone, plan, control, scale, _remaining_route(drone, plan.waypoints))
+        if arrived:
+            result.on_scene_at = time.time()
+            await advance(control, on_phase, "on_scene", {"arrived_at": result.on_scene_at})
+    if control.phase == "on_scene" and not recall.is_set() and drone.state.flight_mode not in FAILSAFE_MODES:
+        there = True
+        if drone.distance_to(*plan.target) > plan.orbit_radius_m + 2 * plan.corner_m:
+            # handed back away from the scene: fly there first (the plan was replanned from here)
+            there = await _fly_out(drone, plan, control, scale, _remaining_route(drone, plan.waypoints))
+        if there:
+            if plan.orbit_radius_m > 0:
+                lat, lon = plan.target
+                await _act(control, drone.orbit, lat, lon, plan.orbit_radius_m, plan.orbit_speed_m_s)
+            with contextlib_suppress_timeout():
+                await _wait(drone, lambda s: False, control, plan.loiter_s / scale)
+    if control.phase != "returning":
+        if drone.state.flight_mode in FAILSAFE_MODES:
+            result.failsafe = drone.state.flight_mode
+            reason = f"autopilot failsafe: {drone.state.flight_mode}"
+        else:
+            reason = "recalled" if recall.is_set() else "loiter complete"
+        await advance(control, on_phase, "returning", {"reason": reason})
+    if drone.state.flight_mode not in FAILSAFE_MODES and drone.state.in_air:
+        result.failsafe = await _fly_back(drone, plan, control, scale)
+    elif drone.state.flight_mode in FAILSAFE_MODES:
+        result.failsafe = drone.state.flight_mode
+    await _wait(
+        drone,
+        lambda s: not s.armed and not s.in_air,
+        control,
+        1200 / scale + 30,
+        failsafe=False,
+        recall=False,
+    )
+    result.landed_at = time.time()
+    await advance(control, on_phase, "landed", {"failsafe": result.failsafe})
+    return result
+
+
+async def _piloted(drone: Drone, control: FlightControl, on_phase: OnPhase, result: FlightResult) -> bool:
+    """Supervise while a pilot flies: record an autopilot failsafe and the landing, command nothing.
+
+    Returns True once the drone has landed (the mission is recorded landed), False on hand-back. A
+    drone that has not left the ground yet is not "landed": it waits for the hand-back to take off.
+    """
+    airborne = drone.state.in_air
+
+    def changed(s: Any) -> bool:
+        nonlocal airborne
+        airborne = airborne or s.in_air
+        landed = airborne and not s.armed and not s.in_air
+        failsafe = s.flight_mode in FAILSAFE_MODES and control.phase not in ("returning", "landed")
+        return landed or failsafe
+
+    while True:
+        handback = asyncio.create_task(control.handback.wait(), name=f"flight-{drone.id}-handback")
+        watch = asyncio.create_task(drone.wait_for(changed, timeout=1e9), name=f"flight-{drone.id}-piloted")
+        try:
+            await asyncio.wait({handback, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (handback, watch):
+                t.cancel()
+        if control.handback.is_set():
+            control.handback.clear()
+            if not control.pilot.is_set():
+                return False
+            continue  # taken again before the procedure resumed
+        s = drone.state
+        if airborne and not s.armed and not s.in_air:
+            result.landed_at = time.time()
+            if s.flight_mode in FAILSAFE_MODES and result.failsafe is None:
+                result.failsafe = s.flight_mode
+            await advance(
+                control,
+                on_phase,
+                "landed",
+                {"failsafe": result.failsafe, "reason": "landed under pilot control"},
+            )
+            return True
+        if s.flight_mode in FAILSAFE_MODES:
+            result.failsafe = s.flight_mode
+            await advance(control, on_phase, "returning", {"reason": f"autopilot failsafe: {s.flight_mode}"})
+
+
+async def _act(
+    control: FlightControl, command: Callable[P, Awaitable[None]], *a: P.args, **kw: P.kwargs
 ) -> None:
-    await drone.wait_for(lambda s: s.health_ok, timeout=30)
+    """Send one command, unless a pilot has control (then raise `PilotTookOver` instead)."""
+    if control.pilot.is_set():
+        raise PilotTookOver()
+    await command(*a, **kw)
+
+
+async def _launch(
+    drone: Drone,
+    plan: FlightPlan,
+    on_phase: OnPhase,
+    control: FlightControl,
+    result: FlightResult,
+    scale: float,
+) -> None:
+    await _wait(drone, lambda s: s.health_ok, control, 30, failsafe=False, recall=False)
     speed_params = {
         "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
         "MPC_XY_CRUISE": plan.response_speed_m_s,
     }
-    await drone.set_params({**plan.params, **speed_params})
+    await _act(control, drone.set_params, {**plan.params, **speed_params})
     if plan.fence:
-        await drone.upload_fence(plan.fence)
+        await _act(control, drone.upload_fence, plan.fence)
     result.launched_at = time.time()
-    await drone.arm_and_takeoff(plan.altitude_m)
+    await _act(control, drone.arm_and_takeoff, plan.altitude_m)
     # Start along the route as soon as the drone is safely up; the go-to climbs the rest of the way.
-    await drone.wait_for(
-        lambda s: (s.rel_alt_m or 0) >= min(plan.altitude_m - 2, 20.0), timeout=60 / scale + 10
+    await _wait(
+        drone,
+        lambda s: (s.rel_alt_m or 0) >= min(plan.altitude_m - 2, 20.0),
+        control,
+        60 / scale + 10,
+        failsafe=False,
+        recall=False,
     )
-    await on_phase("en_route", {})
+    await advance(control, on_phase, "en_route", {})
 
 
 async def _fly_out(
-    drone: Drone, plan: FlightPlan, recall: asyncio.Event, scale: float, legs: list[tuple[float, float]]
+    drone: Drone, plan: FlightPlan, control: FlightControl, scale: float, legs: list[tuple[float, float]]
 ) -> bool:
     """Fly the remaining legs; True when over the scene, False after a recall or an autopilot failsafe."""
     for i, (lon, lat) in enumerate(legs):
+        if control.recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
+            return False
         tol = plan.arrive_m if i == len(legs) - 1 else plan.corner_m
-        await drone.goto(lat, lon, plan.altitude_m)
-        await _wait_or_failsafe(drone, _near(drone, lat, lon, tol), recall, 900 / scale + 10)
-        if recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
+        await _act(control, drone.goto, lat, lon, plan.altitude_m)
+        await _wait(drone, _near(drone, lat, lon, tol), control, 900 / scale + 10)
+        if control.recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
             return False
     return True
 
@@ -168,22 +324,17 @@ def _near(drone: Drone, lat: float, lon: float, tol: float) -> Callable[[Any], b
     return lambda _state: drone.distance_to(lat, lon) <= tol
 
 
-async def _fly_back(drone: Drone, plan: FlightPlan, scale: float) -> str | None:
+async def _fly_back(drone: Drone, plan: FlightPlan, control: FlightControl, scale: float) -> str | None:
     """Retrace the planned route (it is clear of every zone), then RTL: PX4's RTL flies straight home."""
-    never = asyncio.Event()
-    for lon, lat in _remaining_route(drone, list(reversed(plan.waypoints)))[:-1]:
+    route = plan.return_route if plan.return_route is not None else list(reversed(plan.waypoints))
+    for lon, lat in _remaining_route(drone, route)[:-1]:
         if drone.state.flight_mode in FAILSAFE_MODES:
             return drone.state.flight_mode
-        await drone.goto(lat, lon, plan.altitude_m)
-        await _wait_or_failsafe(
-            drone,
-            _near(drone, lat, lon, plan.corner_m),
-            never,
-            900 / scale + 10,
-        )
+        await _act(control, drone.goto, lat, lon, plan.altitude_m)
+        await _wait(drone, _near(drone, lat, lon, plan.corner_m), control, 900 / scale + 10, recall=False)
     if drone.state.flight_mode in FAILSAFE_MODES:
         return drone.state.flight_mode
-    await drone.return_to_launch()
+    await _act(control, drone.return_to_launch)
     return None
 
 
@@ -197,21 +348,35 @@ class contextlib_suppress_timeout:
         return et is TimeoutError
 
 
-async def _wait_or_failsafe(
-    drone: Drone, pred: Callable[[Any], bool], recall: asyncio.Event, timeout: float
+async def _wait(
+    drone: Drone,
+    pred: Callable[[Any], bool],
+    control: FlightControl,
+    timeout: float,
+    *,
+    failsafe: bool = True,
+    recall: bool = True,
 ) -> None:
-    """Wait for `pred`, or until the autopilot takes over (RTL/LAND) or a recall, whichever comes first."""
-    recall_task = asyncio.create_task(recall.wait(), name=f"flight-{drone.id}-recall")
+    """Wait for `pred`, or an autopilot failsafe (RTL/LAND) or a recall, whichever comes first.
+
+    Raises `PilotTookOver` as soon as a pilot takes control, and TimeoutError after `timeout`.
+    """
+    events = [control.pilot] + ([control.recall] if recall else [])
+    waiters = {
+        asyncio.create_task(e.wait(), name=f"flight-{drone.id}-event-{i}") for i, e in enumerate(events)
+    }
     cond_task = asyncio.create_task(
-        drone.wait_for(lambda s: pred(s) or s.flight_mode in FAILSAFE_MODES, timeout=timeout),
+        drone.wait_for(lambda s: pred(s) or (failsafe and s.flight_mode in FAILSAFE_MODES), timeout=timeout),
         name=f"flight-{drone.id}-wait",
     )
     try:
-        done, _ = await asyncio.wait({recall_task, cond_task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*waiters, cond_task}, return_when=asyncio.FIRST_COMPLETED)
+        if control.pilot.is_set():
+            raise PilotTookOver()
         if cond_task in done:
             cond_task.result()  # re-raise TimeoutError
     finally:
-        for t in (recall_task, cond_task):
+        for t in (*waiters, cond_task):
             t.cancel()
 
 

@@ -237,6 +237,14 @@ class Drone:
             raise CommandRefused(f"{self.id}: no home position yet")
         await self._do("go-to", self.action.goto_location(lat, lon, home[2] + rel_alt_m, float("nan")))
 
+    async def change_altitude(self, rel_alt_m: float) -> None:
+        """Climb or descend to `rel_alt_m` above home over the current position (a go-to to here: PX4
+        has no altitude-only command in position modes, and DO_REPOSITION also stops the drone)."""
+        s = self.state
+        if s.lat is None or s.lon is None:
+            raise CommandRefused(f"{self.id}: no position yet")
+        await self.goto(s.lat, s.lon, rel_alt_m)
+
     async def set_speed(self, speed_m_s: float) -> None:
         await self._do("change speed", self.action.set_current_speed(speed_m_s))
 
