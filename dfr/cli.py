@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     from dfr.store import audit_cli
 
     audit_cli.add_arguments(sub.add_parser("audit", help="check the audit log's hash chain"))
+    from dfr.sitl import cli as sitl_cli  # scenarios for testers
+
+    sitl_cli.add_arguments(sub.add_parser("sitl", help="run SITL scenarios: dfr sitl run <files or dirs>"))
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
             tool = user_cli if args.command == "user" else audit_cli
             return tool.main(args, args.database_url or Settings().database_url)
+        if args.command == "sitl":
+            logging.getLogger().setLevel(logging.WARNING)  # the verdict table, not the service's log
+            return sitl_cli.main(args)
         if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
         elif args.command == "serve":
