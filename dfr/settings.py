@@ -104,9 +104,13 @@ class Settings(BaseSettings):
         default="", max_length=300, description="Attribution shown on the map for those tiles."
     )
     # --- live video (dfr.video, issue 4) ---
-    video_width: int = Field(default=1280, ge=160, le=3840, multiple_of=2, description="Video width, px.")
-    video_height: int = Field(default=720, ge=120, le=2160, multiple_of=2, description="Video height, px.")
-    video_fps: float = Field(default=30.0, ge=1.0, le=60.0, description="Frames per second of each source.")
+    # 640x480 at 15 fps by default: every drone in the air has a source (rendered or decoded) and an
+    # evidence encode, and on a 2-core controller 1280x720 at 30 fps for four drones starved the dispatcher
+    # (dispatch p50 9.4 s under load, against 20 ms at this default; see README, "Load"). Raise them on a
+    # machine with cores to spare.
+    video_width: int = Field(default=640, ge=160, le=3840, multiple_of=2, description="Video width, px.")
+    video_height: int = Field(default=480, ge=120, le=2160, multiple_of=2, description="Video height, px.")
+    video_fps: float = Field(default=15.0, ge=1.0, le=60.0, description="Frames per second of each source.")
     video_overlay: bool = Field(default=True, description="Burn the telemetry overlay into the video.")
     video_transit_mode: Literal["off", "blur", "blank"] = Field(
         default="off",
@@ -116,9 +120,21 @@ class Settings(BaseSettings):
         default=True, description="Record each mission's video as evidence (SHA-256 in the audit log)."
     )
     video_evidence_dir: str = Field(default="var/evidence", description="Where mission recordings go.")
-    video_max_viewers: int = Field(default=64, ge=1, le=1000, description="WHEP sessions at once, all drones.")
+    video_record_fps: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=60.0,
+        description="Frame rate of the evidence recording (at most video_fps): every drone in the air is "
+        "recorded at once, and 10 fps keeps a four-drone fleet's recording to a fraction of a core.",
+    )
+    video_bitrate_kbps: int = Field(
+        default=0, ge=0, le=20_000, description="VP8 bitrate sent to viewers; 0: from size and frame rate."
+    )
+    video_max_viewers: int = Field(
+        default=64, ge=1, le=1000, description="WHEP sessions at once, all drones together."
+    )
     video_ice_servers: list[str] = Field(
         default_factory=list,
-        description='STUN/TURN URLs for viewers behind NAT, as JSON (DFR_VIDEO_ICE_SERVERS=\'["stun:h:3478"]\'); '
-        "none by default (a closed network needs none).",
+        description="STUN/TURN URLs for viewers behind NAT, as JSON "
+        "(DFR_VIDEO_ICE_SERVERS='[\"stun:host:3478\"]'); none by default (a closed network needs none).",
     )

@@ -1,0 +1,92 @@
+"""Which mission each drone is flying, as the video side needs it: from the live event bus.
+
+The sources need the target to draw and the state for transit mode; the recorder needs to know when a
+mission launches and ends. Both follow the ``mission`` events the service publishes on its `EventBus`
+(``{"type": "mission", "data": <the mission as the API returns it>}``, after each committed change), so
+video never queries the database per frame. At start the view is seeded from the dispatcher's busy drones
+(missions resumed after a restart), and after an ``overflow`` (events were lost) it is rebuilt the same
+way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dfr.domain.missions import TERMINAL_STATES, MissionState
+from dfr.live.bus import EventBus
+from dfr.store.missions import MissionStore
+
+__all__ = ["MissionListener", "MissionWatch"]
+
+log = logging.getLogger(__name__)
+
+MissionListener = Callable[[dict[str, Any]], Awaitable[None]]
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
+
+
+class MissionWatch:
+    """Latest mission per drone (until it ends); `listeners` are awaited with each mission change."""
+
+    def __init__(self, bus: EventBus, busy: dict[str, str], missions: MissionStore) -> None:
+        self.bus = bus
+        self.busy = busy  # the dispatcher's drone id -> mission id (read only)
+        self.missions = missions
+        self.by_drone: dict[str, dict[str, Any]] = {}
+        self.listeners: list[MissionListener] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def mission_for(self, drone_id: str) -> dict[str, Any] | None:
+        return self.by_drone.get(drone_id)
+
+    async def start(self) -> None:
+        sub = self.bus.subscribe("video", maxsize=1024)  # before seeding: no change falls in between
+        await self._seed()
+        self._task = asyncio.create_task(self._follow(sub), name="video-mission-watch")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _seed(self) -> None:
+        """Load the busy drones' missions, and re-read those we hold that may have ended unseen (events
+        lost to an overflow), so that their end reaches the listeners (the recorder) too."""
+        ids = set(self.busy.values()) | {str(m.get("id")) for m in self.by_drone.values()}
+        for mission_id in ids:
+            mission = await self.missions.get(mission_id)
+            if mission is not None:
+                await self._apply(mission.model_dump(mode="json"))
+
+    async def _follow(self, sub: Any) -> None:
+        with sub:
+            async for event in sub:
+                try:
+                    if event["type"] == "mission":
+                        await self._apply(event["data"])
+                    elif event["type"] == "overflow":
+                        log.warning("video mission watch lost %s events; resyncing", event["data"])
+                        await self._seed()
+                except Exception:
+                    log.exception("video mission watch failed on %s", event.get("type"))
+
+    async def _apply(self, mission: dict[str, Any]) -> None:
+        drone_id = mission.get("drone_id")
+        state = mission.get("state")
+        if isinstance(drone_id, str) and isinstance(state, str):
+            if state in _TERMINAL:
+                current = self.by_drone.get(drone_id)
+                if current is not None and current.get("id") == mission.get("id"):
+                    del self.by_drone[drone_id]
+            elif state != MissionState.QUEUED.value:
+                self.by_drone[drone_id] = mission
+        for listener in tuple(self.listeners):
+            try:
+                await listener(mission)
+            except Exception:
+                log.exception("video mission listener failed")
