@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SPEED ?= 1
 AREA ?= missions/areas/chula-vista.yaml
 
-.PHONY: venv install system-deps demo test lint typecheck unit bench clean
+.PHONY: venv install system-deps panel-assets demo test lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,11 +18,29 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv install: $(STAMP)
 
+# The panel's map library (Leaflet) from npm, copied next to the page: no CDN at run time.
+LEAFLET_DIR := dfr/panel/static/vendor/leaflet
+NPM_STAMP := node_modules/.package-lock.json
+
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed to build the panel's map library" \
+	  "(Debian: apt-get install npm), then run make again" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+$(LEAFLET_DIR)/leaflet.js: $(NPM_STAMP)
+	rm -rf $(LEAFLET_DIR) && mkdir -p $(LEAFLET_DIR)
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css $(LEAFLET_DIR)/
+	cp -R node_modules/leaflet/dist/images $(LEAFLET_DIR)/images
+	@touch $@
+
+panel-assets: $(LEAFLET_DIR)/leaflet.js
+
 # Debian packages the integration tests use (mosquitto, chromium, PostgreSQL); only as root.
 system-deps:
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP)
+demo: $(STAMP) panel-assets
 	$(BIN)/dfr demo --area $(AREA) --speed $(SPEED)
 
 lint: $(STAMP)
@@ -32,11 +50,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) system-deps lint typecheck
+test: $(STAMP) panel-assets system-deps lint typecheck
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(LEAFLET_DIR)
