@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from dfr.api.app import create_app
 from dfr.api.live_routes import LiveServer  # live data
 from dfr.api.live_routes import router as live_router  # live data
+from dfr.api.video_routes import router as video_router  # live video
 from dfr.area import Area, load_area
 from dfr.dispatch.dispatcher import Dispatcher
 from dfr.dispatch.policy import Policy, load_policy
@@ -30,6 +31,7 @@ from dfr.settings import Settings
 from dfr.store import Store
 from dfr.store.merge import MergePolicy
 from dfr.store.missions import MissionStore
+from dfr.video.service import Video  # live video
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         policy_name=Path(settings.policy).stem,
     )
     live = Live(settings, fleet, dispatcher)  # live data: event bus, telemetry/mission feed, MQTT out
+    video: Video | None = None  # live video: WHEP hub and evidence recorder, started below
     try:
         await fleet.start()
         live.start()  # live data: before the dispatcher, so that the missions it resumes are published
@@ -90,10 +93,20 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         from dfr.api.command_routes import router as command_router  # pilot override commands
 
         app.include_router(command_router)
+        from dfr.api.panel_routes import install_panel  # web panel: /, /panel/*, /api/v1/panel/config
+
+        install_panel(app)
+        # live video: one source per drone fanned out over WHEP, each mission recorded as evidence
+        video = Video(settings, area, fleet, dispatcher.busy, missions, live.bus)
+        await video.start()
+        app.state.video = video
+        app.include_router(video_router)
         async with mqtt_ingest_task(settings, store, [dispatcher.submit, live.feed.on_ingest]) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)
     finally:
+        if video is not None:  # live video: finish recordings (store still open), close every viewer
+            await video.close()
         await live.stop()  # live data: stops feeding and publishing, ends open streams
         await dispatcher.stop()
         await fleet.stop()

@@ -104,7 +104,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     body, wrong method) get the same body shape as ours; ours (a dict detail) pass through unchanged."""
     if not isinstance(exc, StarletteHTTPException):  # registered for this class only
         raise exc
-    detail = exc.detail
+    detail: Any = exc.detail
     if not isinstance(detail, dict):
         code = _CODES.get(exc.status_code, f"http_{exc.status_code}")
         detail = {"code": code, "reason": str(detail), "field": None, "position": None, "errors": []}
@@ -119,7 +119,7 @@ async def _store_failed(request: Request, exc: Exception) -> JSONResponse:
     orig = getattr(exc, "orig", None)
     why = str(orig or exc).strip().splitlines()[0][:300] if str(orig or exc).strip() else type(exc).__name__
     log.error("store error on %s %s: %s", request.method, request.url.path, why)
-    problem = {
+    problem: dict[str, Any] = {
         "code": "store_unavailable",
         "reason": f"the database refused the request ({why}); nothing was changed, retry later",
         "field": None,
