@@ -78,7 +78,7 @@ class SimProcess:
         for name, value in (params or {}).items():
             args += ["--param", f"{name}={value}"]
         if wind is not None:
-            args += ["--wind", f"{wind[0]},{wind[1]}"]
+            args.append(f"--wind={wind[0]},{wind[1]}")  # one token: a negative value is not an option
         self.args = args
         self.startup_timeout = startup_timeout
         self.proc: asyncio.subprocess.Process | None = None

@@ -183,8 +183,10 @@ class Dispatcher:
         self, mission: Mission, timeout: float | None = None, on_timeout: str | None = None
     ) -> None:
         timeout = timeout if timeout is not None else 120.0
+        # The policy's timeout is in the drones' time: simulated seconds when the fleet is simulated faster
+        # than real time (time_scale > 1), so that a scenario at 20x waits as long as a real shift would.
         elapsed = (_now() - mission.created_at).total_seconds()
-        remaining = max(0.0, timeout - elapsed)
+        remaining = max(0.0, timeout / self.time_scale - elapsed)
 
         async def expire() -> None:
             await asyncio.sleep(remaining)
@@ -397,6 +399,25 @@ class Dispatcher:
             time_scale=self.time_scale,
         )
 
+    async def _send_home_after_failure(self, drone_id: str, mission_id: str) -> str:
+        """A flight procedure that gives up must not leave its drone hovering over the city: if the drone
+        is airborne and no pilot holds it, command a return to launch. Returns a note for the record."""
+        control = self.controls.get(mission_id)
+        if control is not None and control.pilot:
+            return "; the pilot in control keeps the drone"
+        try:
+            drone = self.fleet.drone(drone_id)
+        except KeyError:
+            return ""
+        if not drone.state.in_air:
+            return ""
+        try:
+            await drone.return_to_launch()
+        except Exception as e:  # the autopilot's own failsafes remain; say that RTL was refused
+            log.exception("mission %s: return to launch after the failure was refused", mission_id)
+            return f"; return to launch refused ({e})"
+        return "; the drone was sent home (return to launch)"
+
     async def _supervise(self, mission: Mission, resume: str | None) -> None:
         mission_id = mission.id
         assert mission.drone_id is not None
@@ -427,9 +448,11 @@ class Dispatcher:
             raise
         except (CommandRefused, TimeoutError, Exception) as e:  # the record must say why it ended
             log.exception("mission %s failed", mission_id)
+            reason = f"{type(e).__name__}: {e}"
+            home = await self._send_home_after_failure(drone_id, mission_id)
             current = await self.missions.get(mission_id)
             if current is not None and not is_terminal(current.state):
-                await self._step(mission_id, S.FAILED, reason=f"{type(e).__name__}: {e}"[:500])
+                await self._step(mission_id, S.FAILED, reason=f"{reason}{home}"[:500])
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
