@@ -9,7 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-BENCH_MODULES = ["tests.benchmarks.bench_sim", "tests.benchmarks.bench_route"]
+BENCH_MODULES = [
+    "tests.benchmarks.bench_sim",
+    "tests.benchmarks.bench_route",
+    "tests.benchmarks.bench_video",
+    "tests.benchmarks.bench_load",
+]
 
 
 def timeit(fn: Callable[[], Any], repeat: int) -> dict[str, float]:

@@ -22,6 +22,7 @@ from shapely.geometry import Point
 
 from dfr.area import load_area
 from dfr.auth import Role
+from dfr.geo import distance_m
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
@@ -48,6 +49,8 @@ class LoadReport:
     incidents_with_two_missions: int = 0
     dispatch_ms: list[float] = field(default_factory=list)
     flights: int = 0
+    posting_s: float = 0.0
+    drain_s: float = 0.0
 
     def pct(self, values: list[float], p: float) -> float:
         if not values:
@@ -68,17 +71,23 @@ class LoadReport:
             "dispatch p50 ms": statistics.median(self.dispatch_ms) if self.dispatch_ms else float("nan"),
             "dispatch p99 ms": self.pct(self.dispatch_ms, 0.99),
             "flights": self.flights,
+            "backlog cleared s": self.drain_s,
         }
 
 
-def _scene(rng: random.Random, area: Any) -> tuple[float, float]:
+def _scene(rng: random.Random, area: Any, taken: list[tuple[float, float, str]]) -> tuple[float, float]:
+    """A point in the operating area, outside the zones, well clear (> 2 merge radii) of the recent
+    scenes, so that "new" reports really are new incidents and merges are only the intended ones."""
     minx, miny, maxx, maxy = area.operating_area.bounds
     zones = [z.geometry for z in area.zones]
-    while True:
+    for attempt in range(10_000):
         lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         p = Point(lon, lat)
-        if area.operating_area.contains(p) and not any(z.contains(p) for z in zones):
-            return lat, lon
+        if not area.operating_area.contains(p) or any(z.contains(p) for z in zones):
+            continue
+        if attempt > 5_000 or all(distance_m(lat, lon, t[0], t[1]) > 600 for t in taken[-150:]):
+            return lat, lon  # (a crowded area eventually gets a scene near an older one)
+    raise RuntimeError("no point found in the operating area")
 
 
 async def run_load(
@@ -89,6 +98,7 @@ async def run_load(
     new_fraction: float = 0.2,
     speed: float = 20.0,
     seed: int = 1,
+    **settings_overrides: Any,
 ) -> LoadReport:
     """Drive the real service (SQLite in `tmp`) with the simulator's drones for `seconds`."""
     area = load_area(AREA)
@@ -102,6 +112,7 @@ async def run_load(
             time_scale=speed,
             mavlink_base_port=sim.base_port,
             ingest_rate_per_min=0,
+            **settings_overrides,
         )
         async with running_service(settings) as svc:
             for d in area.drones:
@@ -130,7 +141,7 @@ async def run_load(
                     n += 1
                     kind = rng.random()
                     if not scenes or kind < new_fraction:
-                        lat, lon = _scene(rng, area)
+                        lat, lon = _scene(rng, area, scenes)
                         ext = f"load-{n}"
                         scenes.append((lat, lon, ext))
                         report.new_scenes += 1
@@ -153,6 +164,16 @@ async def run_load(
                     report.posted += 1
                     tasks.append(asyncio.create_task(send(body), name=f"load-{n}"))
                 await asyncio.gather(*tasks)
+                report.posting_s = time.monotonic() - start
+
+            # Dispatch runs behind the acknowledgements: wait (bounded) until every incident has its
+            # mission, and record how long the backlog took to clear.
+            drain_start = time.monotonic()
+            while time.monotonic() - drain_start < 60:
+                if await svc.missions.count() >= await svc.store.count_incidents():
+                    break
+                await asyncio.sleep(0.1)
+            report.drain_s = time.monotonic() - drain_start
 
             counts = await svc.store.row_counts()
             report.stored_reports = counts["incident_reports"]
