@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["MIN_SECRET_LENGTH", "Settings"]
+
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
     """Configuration of the dfr service; each field is ``DFR_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="DFR_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused setting must not print a secret into a log
+    model_config = SettingsConfigDict(
+        env_prefix="DFR_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/dfr.sqlite",
@@ -78,6 +83,19 @@ class Settings(BaseSettings):
         description="Per-source HMAC secrets for POST /api/v1/webhooks/incidents, as JSON "
         '(DFR_WEBHOOK_SECRETS=\'{"shotspotter": "..."}\'); never logged.',
     )
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _strong_secrets(cls, secrets: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """Refuse to start with a guessable webhook secret: an HMAC is only as strong as its key."""
+        weak = sorted(src for src, s in secrets.items() if len(s.get_secret_value()) < MIN_SECRET_LENGTH)
+        if weak:
+            raise ValueError(
+                f"webhook secrets must be at least {MIN_SECRET_LENGTH} characters; too short for: "
+                + ", ".join(weak)
+            )
+        return secrets
+
     webhook_window_s: float = Field(
         default=300.0, ge=5, le=3600, description="Signed webhooks older (or newer) than this are refused."
     )

@@ -169,3 +169,9 @@ def test_verify_refuses_garbage_cleanly(source: str, signature: str, body: bytes
         assert e.field in ("X-DFR-Source", "X-DFR-Signature") and SECRET not in e.reason
     else:
         raise AssertionError("random headers verified")
+
+
+def test_weak_secrets_refuse_to_start_without_showing_them() -> None:
+    with pytest.raises(ValueError, match="at least 16 characters; too short for: cad") as e:
+        Settings(webhook_secrets={"cad": "hunter2", "ok": SECRET})  # type: ignore[dict-item]
+    assert "hunter2" not in str(e.value)
