@@ -13,23 +13,21 @@ loader, whatever the input, so callers need a single ``except``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
-import reprlib
-import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, ValidationError
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
+
+from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text, short_repr
 
 __all__ = [
     "METRES_PER_FOOT",
@@ -333,20 +331,6 @@ def _polygon_to_geojson(poly: Polygon) -> dict[str, Any]:
 # Errors
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an area: which file, where in it (field path, line if known), and what."""
-
-    file: str
-    loc: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.loc}: {self.message}" if self.loc else f"{where}: {self.message}"
-
-
 class AreaError(Exception):
     """An area could not be loaded; ``problems`` lists every issue found, ``path`` is the area file."""
 
@@ -362,218 +346,8 @@ class AreaError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _format_loc(loc: Iterable[str | int]) -> str:
-    """``('docks', 1, 'lat')`` -> ``docks[1].lat``: the way a person would point at it in the file."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            out += " (key)"
-        elif str(part).isidentifier():
-            out += f".{part}" if out else str(part)
-        else:
-            out += f"[{part!r}]"
-    return out
-
-
-_repr = reprlib.Repr()
-_repr.maxstring = 60
-_repr.maxother = 60
-_repr.maxlist = _repr.maxdict = 4
-_repr.maxlevel = 2
-
-
-class _Doc:
-    """A parsed file that can turn a field path into a `Problem` with the YAML line of that field.
-
-    Line numbers come from yaml's node marks. JSON parses as YAML for this purpose, and the node tree of a
-    GeoJSON file is only composed when a problem is reported, so a valid file is never parsed twice.
-    """
-
-    def __init__(self, label: str, node: yaml.Node | None = None, text: str | None = None) -> None:
-        self.label = label
-        self._node = node
-        self._text = text
-        self.problems: list[Problem] = []
-
-    def keep_text(self, text: str) -> None:
-        """Remember the source so that a node tree can be composed if (and only if) a problem is reported."""
-        self._text = text
-
-    @property
-    def node(self) -> yaml.Node | None:
-        if self._node is None and self._text is not None:
-            text, self._text = self._text, None
-            try:
-                self._node = yaml.compose(text, Loader=_LOADER)
-            except Exception:  # best effort only: no line numbers then
-                self._node = None
-        return self._node
-
-    def add(self, loc: Sequence[str | int], message: str) -> None:
-        self.problems.append(Problem(self.label, _format_loc(loc), message, self.line_of(loc)))
-
-    def line_of(self, loc: Sequence[str | int]) -> int | None:
-        node = self.node
-        if node is None:
-            return None
-        key_node: yaml.Node | None = None
-        for part in loc:
-            if part == "[key]" and key_node is not None:
-                node = key_node
-                break
-            if isinstance(node, yaml.MappingNode):
-                hit = None
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                        hit = (k, v)  # the last one wins, as in YAML and json.loads
-                if hit is None:
-                    break
-                key_node, node = hit
-            elif (
-                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
-            ):
-                key_node, node = None, node.value[part]
-            else:
-                break
-        return int(node.start_mark.line) + 1
-
-    def add_validation_errors(
-        self, exc: ValidationError, model: type[BaseModel], prefix: tuple[str | int, ...]
-    ) -> None:
-        """Turn pydantic's errors into problems phrased for someone editing the file."""
-        for err in exc.errors(include_url=False):
-            loc = (*prefix, *err["loc"])
-            kind = err["type"]
-            if kind == "missing":
-                msg = f"missing required key {err['loc'][-1]!r}" if err["loc"] else "missing"
-            elif kind == "extra_forbidden":
-                key = str(err["loc"][-1])
-                msg = f"unknown key {key!r}"
-                allowed = _allowed_keys(model, err["loc"][:-1])
-                if allowed:
-                    close = difflib.get_close_matches(key, allowed, n=1)
-                    msg += (
-                        f" (did you mean {close[0]!r}?)"
-                        if close
-                        else f" (expected one of: {', '.join(allowed)})"
-                    )
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-                msg += f" (got {_repr.repr(err['input'])})"
-            self.add(loc, msg)
-
-
-def _unwrap(tp: Any) -> Any:
-    """Strip Annotated[...] and ``X | None`` so that the underlying container or model shows."""
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        else:
-            return tp
-
-
-def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The keys the model at ``loc`` accepts, to suggest the right one for a typo."""
-    tp: Any = model
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            if not (isinstance(part, str) and part in tp.model_fields):
-                return []
-            tp = tp.model_fields[part].annotation
-        elif get_origin(tp) is list and isinstance(part, int):
-            tp = get_args(tp)[0]
-        elif get_origin(tp) is dict:
-            tp = get_args(tp)[1]
-        else:
-            return []
-    tp = _unwrap(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
-    return []
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Reading files
-
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _read_text(path: Path, label: str, limit: int, what: str) -> tuple[str | None, Problem | None]:
-    """Read a UTF-8 text file, refusing directories, huge files and undecodable bytes."""
-    try:
-        if not path.exists():
-            return None, Problem(label, "", f"{what} not found")
-        if not path.is_file():
-            return None, Problem(label, "", f"{what} is not a regular file")
-        size = path.stat().st_size
-        if size > limit:
-            return None, Problem(label, "", f"{what} is too large ({size} bytes; limit {limit})")
-        return path.read_bytes().decode("utf-8-sig"), None
-    except UnicodeDecodeError as e:
-        return None, Problem(label, "", f"{what} is not UTF-8 text ({e.reason} at byte {e.start})")
-    except (OSError, ValueError) as e:  # ValueError: e.g. an embedded NUL in the path
-        return None, Problem(label, "", f"cannot read {what}: {e}")
-
-
-def _parse_yaml(text: str, label: str) -> tuple[Any, yaml.Node | None, Problem | None]:
-    """Parse one YAML document, keeping the node tree for line numbers. Never raises."""
-    try:
-        loader = _LOADER(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = int(mark.line) + 1 if mark is not None else None
-        reason = " ".join(str(x) for x in (e.context, e.problem) if x) or str(e)
-        return None, None, Problem(label, "", f"not valid YAML: {reason}", line)
-    except RecursionError:
-        return None, None, Problem(label, "", "not valid YAML: nested too deeply")
-    except Exception as e:  # PyYAML raises ValueError etc. for e.g. impossible dates; report, never escape
-        return None, None, Problem(label, "", f"not valid YAML: {type(e).__name__}: {e}")
-    return data, node, None
-
-
-def _duplicate_keys(doc: _Doc) -> None:
-    """Flag repeated mapping keys, which YAML and json.loads both resolve silently to the last value."""
-    root = doc.node
-    if root is None:
-        return
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
-    while stack:
-        node, loc = stack.pop()
-        if id(node) in seen:  # aliases may share or even recurse into nodes
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    if k.value in keys and k.value != "<<":
-                        doc.problems.append(
-                            Problem(
-                                doc.label,
-                                _format_loc((*loc, k.value)),
-                                f"duplicate key {k.value!r}",
-                                int(k.start_mark.line) + 1,
-                            )
-                        )
-                    keys.add(k.value)
-                    stack.append((v, (*loc, k.value)))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((v, (*loc, i)) for i, v in enumerate(node.value))
 
 
 def _resolve_geojson(area_path: Path, rel: str) -> tuple[Path | None, str | None]:
@@ -596,7 +370,7 @@ def _resolve_geojson(area_path: Path, rel: str) -> tuple[Path | None, str | None
 # Geometry
 
 
-def _polygon(doc: _Doc, rings: list[list[list[float]]], loc: tuple[str | int, ...]) -> Polygon | None:
+def _polygon(doc: YamlDoc, rings: list[list[list[float]]], loc: tuple[str | int, ...]) -> Polygon | None:
     """Build a shapely polygon from GeoJSON rings after checking what shapely would accept or misread."""
     ok = True
     for r, ring in enumerate(rings):
@@ -650,14 +424,14 @@ def load_area(path: str | os.PathLike[str]) -> Area:
     except TypeError as e:
         raise AreaError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
 
-    text, prob = _read_text(area_path, label, MAX_AREA_FILE_BYTES, "area file")
+    text, prob = read_text(area_path, label, MAX_AREA_FILE_BYTES, "area file")
     if prob is not None or text is None:
         raise AreaError(label, [prob] if prob else [])
-    data, node, prob = _parse_yaml(text, label)
+    data, node, prob = parse_yaml(text, label)
     if prob is not None:
         raise AreaError(label, [prob])
-    ydoc = _Doc(label, node)
-    _duplicate_keys(ydoc)
+    ydoc = YamlDoc(label, node)
+    flag_duplicate_keys(ydoc)
     if data is None:
         raise AreaError(label, [Problem(label, "", "file is empty")])
     if not isinstance(data, dict):
@@ -674,7 +448,7 @@ def load_area(path: str | os.PathLike[str]) -> Area:
     _check_spec(ydoc, spec)
 
     gj_label = str(area_path.parent / spec.geojson)
-    gdoc = _Doc(gj_label)
+    gdoc = YamlDoc(gj_label)
     geo = _load_geojson(ydoc, gdoc, area_path, spec.geojson)
     operating_area: Polygon | None = None
     zones: list[NoFlyZone] = []
@@ -706,7 +480,7 @@ def load_area(path: str | os.PathLike[str]) -> Area:
     )
 
 
-def _duplicates(doc: _Doc, ids: Sequence[str], prefix: str, what: str) -> None:
+def _duplicates(doc: YamlDoc, ids: Sequence[str], prefix: str, what: str) -> None:
     seen: set[str] = set()
     for i, ident in enumerate(ids):
         if ident in seen:
@@ -714,7 +488,7 @@ def _duplicates(doc: _Doc, ids: Sequence[str], prefix: str, what: str) -> None:
         seen.add(ident)
 
 
-def _check_spec(doc: _Doc, spec: AreaFile) -> None:
+def _check_spec(doc: YamlDoc, spec: AreaFile) -> None:
     """Checks across fields of the YAML, which pydantic's per-field validation cannot see."""
     if spec.illustrative and not (spec.notice and spec.notice.strip()):
         doc.add(("notice",), "an illustrative area needs a notice saying it is not for real flight")
@@ -741,13 +515,13 @@ def _check_spec(doc: _Doc, spec: AreaFile) -> None:
         )
 
 
-def _load_geojson(ydoc: _Doc, gdoc: _Doc, area_path: Path, rel: str) -> _FeatureCollection | None:
+def _load_geojson(ydoc: YamlDoc, gdoc: YamlDoc, area_path: Path, rel: str) -> _FeatureCollection | None:
     """Resolve, read and schema-check the GeoJSON; problems with the path itself go on the YAML's field."""
     target, why = _resolve_geojson(area_path, rel)
     if target is None:
         ydoc.add(("geojson",), why or "bad path")
         return None
-    text, prob = _read_text(target, gdoc.label, MAX_GEOJSON_BYTES, "GeoJSON file")
+    text, prob = read_text(target, gdoc.label, MAX_GEOJSON_BYTES, "GeoJSON file")
     if prob is not None or text is None:
         ydoc.add(("geojson",), prob.message if prob else "cannot read")
         return None
@@ -769,12 +543,12 @@ def _load_geojson(ydoc: _Doc, gdoc: _Doc, area_path: Path, rel: str) -> _Feature
         gdoc.problems.append(Problem(gdoc.label, "", f"not GeoJSON: invalid JSON: {e}"))
         return None
     if dup:
-        _duplicate_keys(gdoc)
+        flag_duplicate_keys(gdoc)
         if not gdoc.problems:
             gdoc.add((), "duplicate keys in a JSON object")
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         got = data.get("type") if isinstance(data, dict) else type(data).__name__
-        gdoc.add((), f"not a GeoJSON FeatureCollection (got {_repr.repr(got)})")
+        gdoc.add((), f"not a GeoJSON FeatureCollection (got {short_repr.repr(got)})")
         return None
     try:
         return _FeatureCollection.model_validate(data)
@@ -786,7 +560,7 @@ def _load_geojson(ydoc: _Doc, gdoc: _Doc, area_path: Path, rel: str) -> _Feature
         return None
 
 
-def _check_geojson(doc: _Doc, fc: _FeatureCollection) -> tuple[Polygon | None, list[NoFlyZone]]:
+def _check_geojson(doc: YamlDoc, fc: _FeatureCollection) -> tuple[Polygon | None, list[NoFlyZone]]:
     """Properties by role, polygon validity, bands and unique zone ids; returns what was valid."""
     area: Polygon | None = None
     area_seen = False
@@ -801,7 +575,8 @@ def _check_geojson(doc: _Doc, fc: _FeatureCollection) -> tuple[Polygon | None, l
                 doc.add(ploc, "missing required key 'role' (operating_area or no_fly)")
             else:
                 doc.add(
-                    (*ploc, "role"), f"unknown role {_repr.repr(role)} (expected operating_area or no_fly)"
+                    (*ploc, "role"),
+                    f"unknown role {short_repr.repr(role)} (expected operating_area or no_fly)",
                 )
             continue
         try:
@@ -843,7 +618,7 @@ def _check_geojson(doc: _Doc, fc: _FeatureCollection) -> tuple[Polygon | None, l
     return area, zones
 
 
-def _check_docks(doc: _Doc, spec: AreaFile, area: Polygon, zones: Sequence[NoFlyZone]) -> None:
+def _check_docks(doc: YamlDoc, spec: AreaFile, area: Polygon, zones: Sequence[NoFlyZone]) -> None:
     """A dock must be inside the area, and not where a zone starts at the ground (no take-off there)."""
     for i, dock in enumerate(spec.docks):
         pt = dock.point

@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
-from dfr.area import Problem, _Doc, _duplicate_keys, _parse_yaml, _read_text
 from dfr.domain.incidents import IncidentKind
+from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text
 
 __all__ = [
     "ANY_KIND",
@@ -285,14 +285,14 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     except TypeError as e:
         raise PolicyError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
 
-    text, prob = _read_text(policy_path, label, MAX_POLICY_FILE_BYTES, "policy file")
+    text, prob = read_text(policy_path, label, MAX_POLICY_FILE_BYTES, "policy file")
     if prob is not None or text is None:
         raise PolicyError(label, [prob] if prob else [])
-    data, node, prob = _parse_yaml(text, label)
+    data, node, prob = parse_yaml(text, label)
     if prob is not None:
         raise PolicyError(label, [prob])
-    doc = _Doc(label, node)
-    _duplicate_keys(doc)
+    doc = YamlDoc(label, node)
+    flag_duplicate_keys(doc)
     if data is None:
         raise PolicyError(label, [Problem(label, "", "file is empty")])
     if not isinstance(data, dict):

@@ -26,16 +26,12 @@ from dfr.area import (
     AreaError,
     ParamName,
     ParamValue,
-    Problem,
-    _Doc,
-    _duplicate_keys,
-    _parse_yaml,
-    _read_text,
     load_area,
 )
 from dfr.dispatch.policy import Policy, PolicyError, load_policy
 from dfr.domain.incidents import IncidentKind
 from dfr.domain.missions import MissionState
+from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text
 
 __all__ = [
     "Expectation",
@@ -449,14 +445,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         label = str(path)
     except TypeError as e:
         raise ScenarioError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
-    text, prob = _read_text(scn_path, label, MAX_SCENARIO_FILE_BYTES, "scenario file")
+    text, prob = read_text(scn_path, label, MAX_SCENARIO_FILE_BYTES, "scenario file")
     if prob is not None or text is None:
         raise ScenarioError(label, [prob] if prob else [])
-    data, node, prob = _parse_yaml(text, label)
+    data, node, prob = parse_yaml(text, label)
     if prob is not None:
         raise ScenarioError(label, [prob])
-    doc = _Doc(label, node)
-    _duplicate_keys(doc)
+    doc = YamlDoc(label, node)
+    flag_duplicate_keys(doc)
     if data is None:
         raise ScenarioError(label, [Problem(label, "", "file is empty")])
     if not isinstance(data, dict):
@@ -500,7 +496,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     )
 
 
-def _override_policy(doc: _Doc, policy: Policy, overrides: dict[str, Any]) -> Policy | None:
+def _override_policy(doc: YamlDoc, policy: Policy, overrides: dict[str, Any]) -> Policy | None:
     """The policy with the scenario's overrides (e.g. a short loiter so that runs stay quick)."""
     for key in overrides:
         if key not in Policy.model_fields:
@@ -517,7 +513,7 @@ def _override_policy(doc: _Doc, policy: Policy, overrides: dict[str, Any]) -> Po
         return None
 
 
-def _check_references(doc: _Doc, spec: ScenarioFile, area: Area) -> None:
+def _check_references(doc: YamlDoc, spec: ScenarioFile, area: Area) -> None:
     """Names used across the file must exist: drones in the area, incidents defined before use, zones."""
     area_drones = [d.id for d in area.drones]
     taking_part = [d.id for d in spec.drones] if spec.drones is not None else area_drones
