@@ -27,7 +27,15 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
-from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text, short_repr
+from dfr.yamldoc import (
+    DocumentError,
+    Problem,
+    YamlDoc,
+    flag_duplicate_keys,
+    load_document,
+    read_text,
+    short_repr,
+)
 
 __all__ = [
     "METRES_PER_FOOT",
@@ -53,7 +61,6 @@ MAX_AREA_FILE_BYTES = 1_000_000
 MAX_GEOJSON_BYTES = 20_000_000
 """Generous for hand-drawn or exported zones, small enough that a wrong path to a huge file fails fast."""
 
-MAX_REPORTED_PROBLEMS = 50
 """Junk input can produce thousands of errors; the first fifty are enough to see what is wrong."""
 
 ZoneKind = Literal["airport", "hospital_helipad", "stadium", "prison", "other"]
@@ -331,19 +338,10 @@ def _polygon_to_geojson(poly: Polygon) -> dict[str, Any]:
 # Errors
 
 
-class AreaError(Exception):
+class AreaError(DocumentError):
     """An area could not be loaded; ``problems`` lists every issue found, ``path`` is the area file."""
 
-    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
-        self.path = path
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        shown = self.problems[:MAX_REPORTED_PROBLEMS]
-        n = len(self.problems)
-        lines = [f"invalid area {path} ({n} problem{'s' if n != 1 else ''}):"]
-        lines += [f"  - {p}" for p in shown]
-        if n > len(shown):
-            lines.append(f"  ... and {n - len(shown)} more")
-        super().__init__("\n".join(lines))
+    kind = "area"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -418,32 +416,10 @@ def _polygon(doc: YamlDoc, rings: list[list[list[float]]], loc: tuple[str | int,
 
 def load_area(path: str | os.PathLike[str]) -> Area:
     """Load and validate an area YAML and its GeoJSON; raise `AreaError` listing every problem found."""
-    try:
-        area_path = Path(path)
-        label = str(path)
-    except TypeError as e:
-        raise AreaError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
-
-    text, prob = read_text(area_path, label, MAX_AREA_FILE_BYTES, "area file")
-    if prob is not None or text is None:
-        raise AreaError(label, [prob] if prob else [])
-    data, node, prob = parse_yaml(text, label)
-    if prob is not None:
-        raise AreaError(label, [prob])
-    ydoc = YamlDoc(label, node)
-    flag_duplicate_keys(ydoc)
-    if data is None:
-        raise AreaError(label, [Problem(label, "", "file is empty")])
-    if not isinstance(data, dict):
-        ydoc.add((), f"the top level must be a mapping (name:, docks:, ...), not {type(data).__name__}")
-        raise AreaError(label, ydoc.problems)
-    try:
-        spec = AreaFile.model_validate(data)
-    except ValidationError as e:
-        ydoc.add_validation_errors(e, AreaFile, ())
-        raise AreaError(label, ydoc.problems) from None
-    except RecursionError:
-        raise AreaError(label, [*ydoc.problems, Problem(label, "", "nested too deeply")]) from None
+    spec, ydoc, area_path = load_document(
+        path, AreaFile, AreaError, limit=MAX_AREA_FILE_BYTES, what="area file", keys="name:, docks:, ..."
+    )
+    label = ydoc.label
 
     _check_spec(ydoc, spec)
 

@@ -13,17 +13,20 @@ import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "LOADER",
+    "MAX_REPORTED_PROBLEMS",
+    "DocumentError",
     "Problem",
     "YamlDoc",
     "flag_duplicate_keys",
     "format_loc",
+    "load_document",
     "parse_yaml",
     "read_text",
     "short_repr",
@@ -253,3 +256,70 @@ def flag_duplicate_keys(doc: YamlDoc) -> None:
                     stack.append((v, (*loc, k.value)))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((v, (*loc, i)) for i, v in enumerate(node.value))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Whole documents
+
+MAX_REPORTED_PROBLEMS = 50
+"""A message lists at most this many problems (all stay in ``problems``)."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DocumentError(Exception):
+    """A file could not be loaded; ``problems`` lists every issue found, ``path`` is the file.
+
+    Each kind of file has its own subclass (``kind`` names it in the message), so callers can tell an
+    area from a policy failure while the listing reads the same everywhere.
+    """
+
+    kind: ClassVar[str] = "document"
+
+    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
+        self.path = path
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        shown = self.problems[:MAX_REPORTED_PROBLEMS]
+        n = len(self.problems)
+        lines = [f"invalid {self.kind} {path} ({n} problem{'s' if n != 1 else ''}):"]
+        lines += [f"  - {p}" for p in shown]
+        if n > len(shown):
+            lines.append(f"  ... and {n - len(shown)} more")
+        super().__init__("\n".join(lines))
+
+
+def load_document(
+    path: Any, model: type[M], error: type[DocumentError], *, limit: int, what: str, keys: str
+) -> tuple[M, YamlDoc, Path]:
+    """Read, parse and validate one YAML file against `model`: (the model, its document, its path).
+
+    Raises `error` for anything that stops the reading (not a path, unreadable, not YAML, empty, not a
+    mapping at the top, invalid for the model). Problems that do not (duplicate keys) are left in the
+    returned document for the caller to report with its own checks. `keys` hints at the top-level keys.
+    """
+    try:
+        file = Path(path)
+        label = str(path)
+    except TypeError as e:
+        raise error(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
+    text, prob = read_text(file, label, limit, what)
+    if prob is not None or text is None:
+        raise error(label, [prob] if prob else [])
+    data, node, prob = parse_yaml(text, label)
+    if prob is not None:
+        raise error(label, [prob])
+    doc = YamlDoc(label, node)
+    flag_duplicate_keys(doc)
+    if data is None:
+        raise error(label, [Problem(label, "", "file is empty")])
+    if not isinstance(data, dict):
+        doc.add((), f"the top level must be a mapping ({keys}), not {type(data).__name__}")
+        raise error(label, doc.problems)
+    try:
+        spec = model.model_validate(data)
+    except ValidationError as e:
+        doc.add_validation_errors(e, model, ())
+        raise error(label, doc.problems) from None
+    except RecursionError:
+        raise error(label, [*doc.problems, Problem(label, "", "nested too deeply")]) from None
+    return spec, doc, file

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,13 +28,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from dfr.domain.incidents import IncidentKind
-from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text
+from dfr.yamldoc import DocumentError, load_document
 
 __all__ = [
     "ANY_KIND",
@@ -53,7 +51,6 @@ ANY_KIND = "*"
 MAX_POLICY_FILE_BYTES = 1_000_000
 """A policy is a few kilobytes; refusing anything this large bounds parse time on a wrong path."""
 
-MAX_REPORTED_PROBLEMS = 50
 
 _KNOWN_KINDS: tuple[str, ...] = tuple(k.value for k in IncidentKind)
 _PRIORITIES = range(1, 6)  # 1 is the most urgent, as in dfr.domain.incidents
@@ -259,19 +256,10 @@ def decide(policy: Policy, *, kind: str, priority: int, wind_m_s: float) -> Deci
 # Loading
 
 
-class PolicyError(Exception):
+class PolicyError(DocumentError):
     """A policy could not be loaded; ``problems`` lists every issue found, ``path`` is the file."""
 
-    def __init__(self, path: str, problems: list[Problem]) -> None:
-        self.path = path
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        shown = self.problems[:MAX_REPORTED_PROBLEMS]
-        n = len(self.problems)
-        lines = [f"invalid policy {path} ({n} problem{'s' if n != 1 else ''}):"]
-        lines += [f"  - {p}" for p in shown]
-        if n > len(shown):
-            lines.append(f"  ... and {n - len(shown)} more")
-        super().__init__("\n".join(lines))
+    kind = "policy"
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
@@ -279,32 +267,10 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
 
     Nothing else escapes, whatever the file holds, so the caller needs a single ``except``.
     """
-    try:
-        policy_path = Path(path)
-        label = str(path)
-    except TypeError as e:
-        raise PolicyError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
-
-    text, prob = read_text(policy_path, label, MAX_POLICY_FILE_BYTES, "policy file")
-    if prob is not None or text is None:
-        raise PolicyError(label, [prob] if prob else [])
-    data, node, prob = parse_yaml(text, label)
-    if prob is not None:
-        raise PolicyError(label, [prob])
-    doc = YamlDoc(label, node)
-    flag_duplicate_keys(doc)
-    if data is None:
-        raise PolicyError(label, [Problem(label, "", "file is empty")])
-    if not isinstance(data, dict):
-        doc.add((), f"the top level must be a mapping (rules:, ...), not {type(data).__name__}")
-        raise PolicyError(label, doc.problems)
-    try:
-        fields = _PolicyFields.model_validate(data)
-    except ValidationError as e:
-        doc.add_validation_errors(e, _PolicyFields, ())
-        raise PolicyError(label, doc.problems) from None
-    except RecursionError:
-        raise PolicyError(label, [*doc.problems, Problem(label, "", "nested too deeply")]) from None
+    fields, doc, _ = load_document(
+        path, _PolicyFields, PolicyError, limit=MAX_POLICY_FILE_BYTES, what="policy file", keys="rules:, ..."
+    )
+    label = doc.label
     for i, msg in _rule_problems(fields.rules):
         doc.add(("rules", i, "name"), msg)
     if doc.problems:

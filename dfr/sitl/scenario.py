@@ -31,7 +31,7 @@ from dfr.area import (
 from dfr.dispatch.policy import Policy, PolicyError, load_policy
 from dfr.domain.incidents import IncidentKind
 from dfr.domain.missions import MissionState
-from dfr.yamldoc import Problem, YamlDoc, flag_duplicate_keys, parse_yaml, read_text
+from dfr.yamldoc import DocumentError, YamlDoc, load_document
 
 __all__ = [
     "Expectation",
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 MAX_SCENARIO_FILE_BYTES = 200_000
-MAX_REPORTED_PROBLEMS = 50
 
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 DroneId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
@@ -414,19 +413,10 @@ class Scenario(BaseModel):
         return sum(s.incident.count for s in self.spec.timeline if s.incident is not None)
 
 
-class ScenarioError(Exception):
+class ScenarioError(DocumentError):
     """A scenario could not be loaded; ``problems`` lists every issue, each with file, field and line."""
 
-    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
-        self.path = path
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        shown = self.problems[:MAX_REPORTED_PROBLEMS]
-        n = len(self.problems)
-        lines = [f"invalid scenario {path} ({n} problem{'s' if n != 1 else ''}):"]
-        lines += [f"  - {p}" for p in shown]
-        if n > len(shown):
-            lines.append(f"  ... and {n - len(shown)} more")
-        super().__init__("\n".join(lines))
+    kind = "scenario"
 
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "missions" / "policies" / "default.yaml"
@@ -440,33 +430,15 @@ def _resolve(base: Path, rel: str) -> Path:
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Load and validate one scenario file (and its area and policy); raise `ScenarioError` listing
     every problem found."""
-    try:
-        scn_path = Path(path)
-        label = str(path)
-    except TypeError as e:
-        raise ScenarioError(repr(path), [Problem(repr(path), "", f"not a path: {e}")]) from None
-    text, prob = read_text(scn_path, label, MAX_SCENARIO_FILE_BYTES, "scenario file")
-    if prob is not None or text is None:
-        raise ScenarioError(label, [prob] if prob else [])
-    data, node, prob = parse_yaml(text, label)
-    if prob is not None:
-        raise ScenarioError(label, [prob])
-    doc = YamlDoc(label, node)
-    flag_duplicate_keys(doc)
-    if data is None:
-        raise ScenarioError(label, [Problem(label, "", "file is empty")])
-    if not isinstance(data, dict):
-        doc.add(
-            (), f"the top level must be a mapping (name:, area:, timeline:, ...), not {type(data).__name__}"
-        )
-        raise ScenarioError(label, doc.problems)
-    try:
-        spec = ScenarioFile.model_validate(data)
-    except ValidationError as e:
-        doc.add_validation_errors(e, ScenarioFile, ())
-        raise ScenarioError(label, doc.problems) from None
-    except RecursionError:
-        raise ScenarioError(label, [*doc.problems, Problem(label, "", "nested too deeply")]) from None
+    spec, doc, scn_path = load_document(
+        path,
+        ScenarioFile,
+        ScenarioError,
+        limit=MAX_SCENARIO_FILE_BYTES,
+        what="scenario file",
+        keys="name:, area:, timeline:, ...",
+    )
+    label = doc.label
     if doc.problems:
         raise ScenarioError(label, doc.problems)
 
