@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from dfr.auth import Role
 from dfr.store import Store
 from dfr.store.audit_chain import verify_chain
 from sim.harness import SimProcess
-from tests.integration.mosquitto import Mosquitto, find_mosquitto
+from tests.integration.mosquitto import Mosquitto
 from tests.integration.test_service_dispatch import NEAR_CIVIC, mission_of, post
 from tests.integration.test_service_e2e import AREA, POLICY, report
 from tests.support.auth import PILOT, add_user, login_headers
@@ -132,17 +132,6 @@ async def test_service_killed_mid_mission_resumes_and_completes(tmp_path: Path) 
             assert states.count("launching") == 1 and states[-1] == "landed", states
     async with await Store.open(db) as store:
         assert (await verify_chain(store.engine)).intact
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    binary = find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto broker not installed (Debian package 'mosquitto')")
-    workdir = tmp_path / "broker"
-    workdir.mkdir()
-    with Mosquitto(binary, workdir) as broker:
-        yield broker
 
 
 async def publish_all(broker: Mosquitto, bodies: list[dict[str, Any]]) -> int:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from dfr.store import Store
 from sim.harness import SimProcess
-from tests.integration.mosquitto import Mosquitto, find_mosquitto
+from tests.integration.mosquitto import Mosquitto
 from tests.integration.test_service_e2e import AREA, POLICY, report
 from tests.support.auth import signed_in
 
@@ -42,17 +42,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 SPEED = 20.0
 NEAR_CIVIC = (32.6450, -117.0800)  # ~650 m from the civic dock: cv-1's scene
 FLIGHT = ["launching", "en_route", "on_scene", "returning", "landed"]
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    binary = find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto broker not installed (Debian package 'mosquitto')")
-    workdir = tmp_path / "broker"
-    workdir.mkdir()
-    with Mosquitto(binary, workdir) as broker:
-        yield broker
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from dfr.domain.incidents import IncidentReport
 from dfr.ingest import MqttIngest, mask_url, mqtt_ingest_task, parse_mqtt_url
 from dfr.settings import Settings
 from dfr.store import IngestResult, MergePolicy, Store
-from tests.integration.mosquitto import Mosquitto, find_mosquitto
+from tests.integration.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -60,17 +60,6 @@ def encode(body: dict[str, Any]) -> bytes:
 
 # ---------------------------------------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    binary = find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto broker not installed (Debian package 'mosquitto'; scripts/system-deps.sh)")
-    workdir = tmp_path / "broker"
-    workdir.mkdir()
-    with Mosquitto(binary, workdir) as broker:
-        yield broker
 
 
 @pytest.fixture

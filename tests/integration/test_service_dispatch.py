@@ -20,6 +20,7 @@ from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
+from tests.integration.mosquitto import Mosquitto
 from tests.integration.test_service_e2e import AREA, POLICY, report
 from tests.support.auth import signed_in
 
@@ -161,48 +162,40 @@ async def test_controller_restart_mid_flight_completes_mission(tmp_path: Path) -
         assert not status["drones"][0]["armed"] and status["drones"][0]["height"] < 1.0
 
 
-async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path) -> None:
+async def test_two_distant_incidents_over_mqtt_fly_two_drones(tmp_path: Path, mosquitto: Mosquitto) -> None:
     import json
 
     import aiomqtt
 
-    from tests.integration.mosquitto import Mosquitto, find_mosquitto
+    async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
+        settings = settings_for(tmp_path, sim.base_port).model_copy(update={"mqtt_url": mosquitto.url})
+        async with running_service(settings) as svc:
+            for d in ("cv-1", "cv-2", "cv-3"):
+                await svc.fleet.wait_ready(d)
+            mqtt = svc.app.state.mqtt_ingest
+            await asyncio.wait_for(mqtt.connected.wait(), 10)
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
+                async with aiomqtt.Client("127.0.0.1", port=mosquitto.port) as pub:
+                    near_bay = report("m-bay", 32.6300, -117.0980, source="mqtt-sensor")
+                    near_east = report("m-east", 32.6320, -117.0520, source="mqtt-sensor")
+                    for body in (near_bay, near_east):
+                        await pub.publish("dfr/incidents", json.dumps(body), qos=1)
+                    await pub.publish("dfr/incidents", b"{not json", qos=1)  # rejected, changes nothing
 
-    binary = find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto broker not installed (Debian package 'mosquitto'; scripts/system-deps.sh)")
-    workdir = tmp_path / "broker"
-    workdir.mkdir()
-    with Mosquitto(binary, workdir) as broker:
-        async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
-            settings = settings_for(tmp_path, sim.base_port).model_copy(update={"mqtt_url": broker.url})
-            async with running_service(settings) as svc:
-                for d in ("cv-1", "cv-2", "cv-3"):
-                    await svc.fleet.wait_ready(d)
-                mqtt = svc.app.state.mqtt_ingest
-                await asyncio.wait_for(mqtt.connected.wait(), 10)
-                async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
-                    await signed_in(client, svc.store)
-                    async with aiomqtt.Client("127.0.0.1", port=broker.port) as pub:
-                        near_bay = report("m-bay", 32.6300, -117.0980, source="mqtt-sensor")
-                        near_east = report("m-east", 32.6320, -117.0520, source="mqtt-sensor")
-                        for body in (near_bay, near_east):
-                            await pub.publish("dfr/incidents", json.dumps(body), qos=1)
-                        await pub.publish("dfr/incidents", b"{not json", qos=1)  # rejected, changes nothing
+                async def landed_both() -> list[dict[str, Any]]:
+                    async with asyncio.timeout(150):
+                        while True:
+                            ms = (await client.get("/api/v1/missions")).json()["missions"]
+                            if len(ms) == 2 and all(m["state"] == "landed" for m in ms):
+                                return ms  # type: ignore[no-any-return]
+                            await asyncio.sleep(0.3)
 
-                    async def landed_both() -> list[dict[str, Any]]:
-                        async with asyncio.timeout(150):
-                            while True:
-                                ms = (await client.get("/api/v1/missions")).json()["missions"]
-                                if len(ms) == 2 and all(m["state"] == "landed" for m in ms):
-                                    return ms  # type: ignore[no-any-return]
-                                await asyncio.sleep(0.3)
-
-                    ms = await landed_both()
-                    assert {m["drone_id"] for m in ms} == {"cv-2", "cv-3"}  # each from its nearest dock
-                    assert mqtt.counters.rejected == 1
-                    incidents = (await client.get("/api/v1/incidents")).json()
-                    assert incidents["total"] == 2
+                ms = await landed_both()
+                assert {m["drone_id"] for m in ms} == {"cv-2", "cv-3"}  # each from its nearest dock
+                assert mqtt.counters.rejected == 1
+                incidents = (await client.get("/api/v1/incidents")).json()
+                assert incidents["total"] == 2
 
 
 async def test_autopilot_battery_failsafe_is_reflected_not_fought(tmp_path: Path) -> None:
