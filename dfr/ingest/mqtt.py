@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_TOPIC",
     "BrokerAddress",
+    "BrokerLink",
     "MqttIngest",
     "MqttIngestCounters",
     "mask_url",
@@ -206,7 +207,88 @@ class MqttIngestCounters:
 # The ingest
 
 
-class MqttIngest:
+class BrokerLink:
+    """What the MQTT ingest and the MQTT publisher share: one aiomqtt client per broker, and the loop that
+    keeps it connected (aiomqtt's recommended ``async with client`` inside a loop catching `MqttError`),
+    retrying after a jittered exponential backoff that starts afresh once a connection worked.
+
+    Unexpected errors are logged and retried the same way: a supervisor that dies on the first bug would
+    silently stop the link for the rest of the process's life. A subclass provides `_session` (one
+    connection's work) and sets the attributes below in its ``__init__``.
+    """
+
+    _what: str  # "MQTT ingest", "MQTT publisher": names the link in log lines
+    _address: BrokerAddress
+    _masked_url: str
+    _client_id: str
+    _keepalive: int
+    _tls_context: ssl.SSLContext | None
+    _initial_backoff: float
+    _max_backoff: float
+    _stopping: asyncio.Event
+    connected: asyncio.Event
+    last_error: str | None
+
+    def _client(self, *, clean_session: bool, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+        address = self._address
+        return aiomqtt.Client(
+            address.hostname,
+            address.port,
+            username=address.username,
+            password=address.password,
+            identifier=self._client_id,
+            clean_session=clean_session,
+            keepalive=self._keepalive,
+            will=will,
+            tls_context=self._tls_context or (ssl.create_default_context() if address.tls else None),
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        raise NotImplementedError
+
+    def _connections(self) -> int:
+        """How many connections have succeeded so far (a success resets the backoff)."""
+        raise NotImplementedError
+
+    def _describe(self, exc: BaseException) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    def _retrying(self) -> None:
+        """Called before each wait for a retry (counters)."""
+
+    async def _keep_connected(self, client: aiomqtt.Client) -> None:
+        """Run `_session` on `client` again and again until `_stopping` is set."""
+        backoff = self._initial_backoff
+        while not self._stopping.is_set():
+            connections = self._connections()
+            try:
+                await self._session(client)
+            except aiomqtt.MqttError as exc:
+                self.last_error = self._describe(exc)
+            except Exception as exc:
+                log.exception("%s: unexpected error", self._what)
+                self.last_error = self._describe(exc)
+            finally:
+                self.connected.clear()
+            if self._stopping.is_set():
+                break
+            self._retrying()
+            if self._connections() != connections:
+                backoff = self._initial_backoff  # it worked until now: a new outage starts afresh
+            delay = backoff * random.uniform(0.8, 1.2)
+            log.warning(
+                "%s: connection to %s failed or was lost (%s); retrying in %.1f s",
+                self._what,
+                self._masked_url,
+                self.last_error,
+                delay,
+            )
+            backoff = min(backoff * 2, self._max_backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+
+class MqttIngest(BrokerLink):
     """Subscribe to the incident topic and ingest every report; reconnect forever until `stop`.
 
     Run it with `start` (a background task) or by awaiting `run`. ``connected`` is set while the client
@@ -260,6 +342,7 @@ class MqttIngest:
         self._topic = topic
         self._accepted_topic = accepted_topic
         self._rejected_topic = rejected_topic
+        self._what = "MQTT ingest"
         self._client_id = client_id
         self._clock = clock or _utcnow
         self._initial_backoff = initial_backoff_s
@@ -328,57 +411,24 @@ class MqttIngest:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _connections(self) -> int:
+        return self.counters.connections
+
+    def _describe(self, exc: BaseException) -> str:
+        return _describe(exc)  # with the cause: aiomqtt's own message hides why the link dropped
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """`run` handles every error itself; if it still ends abnormally, say so loudly."""
         if not task.cancelled() and task.exception() is not None:
             log.error("MQTT ingest task died", exc_info=task.exception())
 
     async def run(self) -> None:
-        """Connect, consume, and on any connection error retry after a jittered exponential backoff.
-
-        The pattern is aiomqtt's own recommendation (``async with client`` inside a loop that catches
-        `aiomqtt.MqttError`), with one client object reused so its message queue survives reconnects.
-        Unexpected errors are logged and retried the same way: a supervisor that dies on the first bug
-        would silently stop the MQTT ingest for the rest of the process's life.
-        """
-        client = aiomqtt.Client(
-            self._address.hostname,
-            self._address.port,
-            username=self._address.username,
-            password=self._address.password,
-            identifier=self._client_id,
-            clean_session=False,
-            keepalive=self._keepalive,
-            tls_context=self._tls_context or (ssl.create_default_context() if self._address.tls else None),
-        )
+        """Connect, consume, and reconnect (`BrokerLink`) until stopped; one client object is reused so
+        that its message queue survives reconnects."""
+        client = self._client(clean_session=False)
         self._paho = _manual_ack(client)
-        backoff = self._initial_backoff
         try:
-            while not self._stopping.is_set():
-                connections = self.counters.connections
-                try:
-                    await self._session(client)
-                except aiomqtt.MqttError as exc:
-                    self.last_error = _describe(exc)
-                except Exception as exc:
-                    log.exception("MQTT ingest: unexpected error")
-                    self.last_error = _describe(exc)
-                finally:
-                    self.connected.clear()
-                if self._stopping.is_set():
-                    break
-                if self.counters.connections != connections:
-                    backoff = self._initial_backoff  # it worked until now: a new outage starts afresh
-                delay = backoff * random.uniform(0.8, 1.2)
-                log.warning(
-                    "MQTT ingest: connection to %s failed or was lost (%s); retrying in %.1f s",
-                    self._masked_url,
-                    self.last_error,
-                    delay,
-                )
-                backoff = min(backoff * 2, self._max_backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+            await self._keep_connected(client)
         finally:
             self.connected.clear()
             left = len(client.messages)

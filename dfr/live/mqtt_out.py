@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import ssl
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -36,7 +35,7 @@ from typing import Any, Final
 
 import aiomqtt
 
-from dfr.ingest.mqtt import mask_url, parse_mqtt_url
+from dfr.ingest.mqtt import BrokerLink, mask_url, parse_mqtt_url
 from dfr.live.bus import Event, EventBus, Subscription
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_PREFIX", "MqttPublisher", "MqttPublisherCounters"]
@@ -84,7 +83,7 @@ _ONLINE: Final = _encode({"online": True})
 _OFFLINE: Final = _encode({"online": False})
 
 
-class MqttPublisher:
+class MqttPublisher(BrokerLink):
     """Publish the bus's ``mission`` and ``telemetry`` events to a broker until `stop`.
 
     `start` subscribes to the bus at once (nothing published after it is missed, even before the first
@@ -118,6 +117,7 @@ class MqttPublisher:
         self.bus = bus
         self.prefix = prefix
         self.status_topic = f"{prefix}/live/status"
+        self._what = "MQTT publisher"
         self._client_id = client_id
         self._initial_backoff = initial_backoff_s
         self._max_backoff = max_backoff_s
@@ -255,44 +255,17 @@ class MqttPublisher:
 
     async def _run(self) -> None:
         """Connect and publish; on any connection error retry after a jittered exponential backoff."""
-        client = aiomqtt.Client(
-            self._address.hostname,
-            self._address.port,
-            username=self._address.username,
-            password=self._address.password,
-            identifier=self._client_id,
-            clean_session=True,  # nothing to resume: every mission change is re-sent by us, not the broker
-            keepalive=self._keepalive,
-            will=aiomqtt.Will(self.status_topic, _OFFLINE, qos=1, retain=True),
-            tls_context=self._tls_context or (ssl.create_default_context() if self._address.tls else None),
+        # clean_session: nothing to resume, every mission change is re-sent by us, not the broker
+        client = self._client(
+            clean_session=True, will=aiomqtt.Will(self.status_topic, _OFFLINE, qos=1, retain=True)
         )
-        backoff = self._initial_backoff
-        while not self._stopping.is_set():
-            connections = self.counters.connections
-            try:
-                await self._session(client)
-            except aiomqtt.MqttError as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            except Exception as exc:
-                log.exception("MQTT publisher: unexpected error")
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            finally:
-                self.connected.clear()
-            if self._stopping.is_set():
-                break
-            self.counters.connection_failures += 1
-            if self.counters.connections != connections:
-                backoff = self._initial_backoff  # it worked until now: a new outage starts afresh
-            delay = backoff * random.uniform(0.8, 1.2)
-            log.warning(
-                "MQTT publisher: connection to %s failed or was lost (%s); retrying in %.1f s",
-                self._masked_url,
-                self.last_error,
-                delay,
-            )
-            backoff = min(backoff * 2, self._max_backoff)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+        await self._keep_connected(client)
+
+    def _connections(self) -> int:
+        return self.counters.connections
+
+    def _retrying(self) -> None:
+        self.counters.connection_failures += 1
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """One connection: publish until the queues are empty and stop was asked, or the link drops."""
