@@ -262,8 +262,8 @@ def _drone_view(area: Area, fleet: Fleet, dispatcher: Dispatcher, drone_id: str)
         mission_id=mission_id,
         telemetry=drone.state.snapshot() if drone is not None else None,
         telemetry_age_s=round(time.monotonic() - updated, 2) if updated else None,
-        pilot_control=drone_id in dispatcher.pilots,
-        pilot_by=dispatcher.pilots.get(drone_id),
+        pilot_control=dispatcher.pilot_of(drone_id) is not None,
+        pilot_by=dispatcher.pilot_of(drone_id),
     )
 
 

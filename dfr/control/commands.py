@@ -233,7 +233,7 @@ async def execute(
 
 
 async def _release(dispatcher: Dispatcher, store: Store, drone_id: str, who: str) -> CommandOutcome:
-    if drone_id not in dispatcher.pilots:
+    if dispatcher.pilot_of(drone_id) is None:
         raise CommandError(409, "not_piloted", f"drone {drone_id} is not under pilot control", "command")
     try:
         plan = await dispatcher.handback_plan(drone_id)

@@ -5,7 +5,7 @@ mission state (every step is persisted before the matching command is sent); the
 MAVLink connections. On start it reloads open missions and resumes supervising them, so the
 controller survives its own restart.
 
-Pilot control: a pilot may take any drone (`take_control`). The drone is then in `pilots`, its flight
+Pilot control: a pilot may take any drone (`take_control`). The drone is then in `_pilots`, its flight
 (if it flies a mission) stops commanding it at once but keeps recording (see `dfr.dispatch.flight`),
 and no new mission is given to it. `release` hands it back: the route is replanned from where the
 pilot left the drone, and the flight resumes at its recorded phase. A mission's pilot control is
@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from dfr.area import METRES_PER_FOOT, Area
 from dfr.dispatch.flight import FlightControl, FlightPlan, FlightResult, OnPhase, Phase, advance, fly
 from dfr.dispatch.policy import Policy, decide
+from dfr.dispatch.safety import make_safe
 from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
 from dfr.dispatch.sortie import plan_sortie, planner_zones
 from dfr.domain.incidents import Incident
@@ -37,7 +38,6 @@ from dfr.domain.missions import (
     StandoffPoint,
     is_terminal,
 )
-from dfr.fleet.drone import CommandRefused
 from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
 from dfr.planning import PlanRequest, plan_route
@@ -63,6 +63,42 @@ class NotPiloted(LookupError):
     """A release for a drone no pilot has taken."""
 
 
+@dataclass(eq=False)
+class Sortie:
+    """One mission's flight, the one owner of everything that lives as long as it does.
+
+    Made when a drone is reserved for the mission (before anything is stored, so that no drone is
+    given two missions), it owns the supervising task, the flight's control (recall, pilot, phase)
+    and the flown track. Its supervisor's one `finally` records the outcome, makes the drone safe
+    (`dfr.dispatch.safety`) and frees the drone, whatever ended the flight.
+    """
+
+    mission_id: str
+    drone_id: str
+    control: FlightControl = field(default_factory=FlightControl)
+    track: FlightResult = field(default_factory=FlightResult)
+    task: asyncio.Task[None] | None = None
+
+
+class BusyDrones(Mapping[str, str]):
+    """A live, read-only view: drone id -> the mission it flies (or is reserved for)."""
+
+    def __init__(self, sorties: dict[str, Sortie]) -> None:
+        self._sorties = sorties
+
+    def _pairs(self) -> dict[str, str]:
+        return {s.drone_id: s.mission_id for s in self._sorties.values()}
+
+    def __getitem__(self, drone_id: str) -> str:
+        return self._pairs()[drone_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pairs())
+
+    def __len__(self) -> int:
+        return len(self._sorties)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -80,10 +116,9 @@ class Dispatcher:
         self.fleet = fleet
         self.time_scale = time_scale
         self.policy_name = policy_name
-        self.busy: dict[str, str] = {}  # drone id -> mission id
-        self.flights: dict[str, asyncio.Task[None]] = {}  # mission id -> supervising task
-        self.controls: dict[str, FlightControl] = {}  # mission id -> its flight's recall / pilot control
-        self.pilots: dict[str, str] = {}  # drone id -> username of the pilot who has it
+        self._sorties: dict[str, Sortie] = {}  # mission id -> its sortie (drone reserved or flying)
+        self.busy: Mapping[str, str] = BusyDrones(self._sorties)  # drone id -> mission id, read only
+        self._pilots: dict[str, str] = {}  # drone id -> username of the pilot who has it
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
         self.listeners: list[Listener] = []
         self.pending: set[asyncio.Task[None]] = set()
@@ -97,7 +132,7 @@ class Dispatcher:
         self._retry_task = asyncio.create_task(self._retry_queued(), name="dispatcher-retry-queued")
         for mission in await self.missions.open_missions():
             if mission.state in AIRBORNE and mission.drone_id is not None:
-                self.busy[mission.drone_id] = mission.id
+                self._reserve(mission.id, mission.drone_id)
                 self._spawn_flight(mission, resume=mission.state.value)
             elif mission.state is S.PENDING_APPROVAL:
                 self._start_approval_timer(mission)
@@ -106,7 +141,8 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop supervising. Drones in the air keep flying their current command; a restart resumes them."""
         self._closing = True
-        tasks = [*self.pending, *self.flights.values(), *self.approval_timers.values()]
+        flights = [s.task for s in self._sorties.values() if s.task is not None]
+        tasks = [*self.pending, *flights, *self.approval_timers.values()]
         if self._retry_task is not None:
             tasks.append(self._retry_task)
         for t in tasks:
@@ -190,6 +226,7 @@ class Dispatcher:
 
         async def expire() -> None:
             await asyncio.sleep(remaining)
+            self.approval_timers.pop(mission.id, None)  # fired: approve/decline have nothing to cancel
             current = await self.missions.get(mission.id)
             if current is None or current.state is not S.PENDING_APPROVAL:
                 return
@@ -203,7 +240,15 @@ class Dispatcher:
                     reason=f"no approval within {timeout:.0f} s",
                 )
 
-        self.approval_timers[mission.id] = asyncio.create_task(expire(), name=f"approval-timer-{mission.id}")
+        task = asyncio.create_task(expire(), name=f"approval-timer-{mission.id}")
+        task.add_done_callback(self._timer_done)
+        self.approval_timers[mission.id] = task
+
+    def _timer_done(self, task: asyncio.Task[None]) -> None:
+        """An approval timer that failed is logged with its name (the mission stays pending: a pilot can
+        still approve or decline it, and a restart starts its timer again)."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def approve(self, mission_id: str, actor: str) -> Mission:
         timer = self.approval_timers.pop(mission_id, None)
@@ -218,17 +263,35 @@ class Dispatcher:
         return await self._step(mission_id, S.DECLINED, actor=actor, reason=reason)
 
     async def recall(self, mission_id: str, actor: str) -> None:
-        control = self.controls.get(mission_id)
-        if control is None:
+        sortie = self._sorties.get(mission_id)
+        if sortie is None or sortie.task is None:
             raise LookupError(f"mission {mission_id} is not flying")
-        drone_id = next((d for d, m in self.busy.items() if m == mission_id), None)
-        if drone_id is not None and drone_id in self.pilots:
+        if sortie.drone_id in self._pilots:
             raise LookupError(
-                f"drone {drone_id} is under pilot control ({self.pilots[drone_id]}): "
+                f"drone {sortie.drone_id} is under pilot control ({self._pilots[sortie.drone_id]}): "
                 "the pilot commands it (return), or releases it first"
             )
         await self.missions.update(mission_id, actor=actor, reason="recalled by operator")
-        control.recall.set()
+        sortie.control.recall.set()
+
+    # ------------------------------------------------------------------ read-only questions
+    def mission_of(self, drone_id: str) -> str | None:
+        """The mission the drone flies or is reserved for, if any."""
+        return self.busy.get(drone_id)
+
+    def pilot_of(self, drone_id: str) -> str | None:
+        """The username of the pilot who holds the drone, if one does."""
+        return self._pilots.get(drone_id)
+
+    def is_flying(self, mission_id: str) -> bool:
+        """Whether the mission's flight is being supervised now."""
+        sortie = self._sorties.get(mission_id)
+        return sortie is not None and sortie.task is not None
+
+    def _reserve(self, mission_id: str, drone_id: str) -> Sortie:
+        sortie = Sortie(mission_id=mission_id, drone_id=drone_id)
+        self._sorties[mission_id] = sortie
+        return sortie
 
     # ------------------------------------------------------------------ launch
     def candidates(self) -> list[Candidate]:
@@ -244,7 +307,7 @@ class Dispatcher:
                     dock_id=dock.id,
                     lat=state.lat if state and state.lat is not None else dock.lat,
                     lon=state.lon if state and state.lon is not None else dock.lon,
-                    available=cfg.id not in self.busy and cfg.id not in self.pilots and on_ground,
+                    available=cfg.id not in self.busy and cfg.id not in self._pilots and on_ground,
                     connected=bool(state and state.connected and state.health_ok),
                     battery_pct=state.battery_pct if state else None,
                     response_speed_m_s=cfg.response_speed_m_s,
@@ -293,7 +356,7 @@ class Dispatcher:
                 if mission.state is S.QUEUED:
                     return mission
                 return await self._step(mission.id, S.QUEUED, actor=actor, reason=str(e)[:500])
-            self.busy[choice.drone_id] = mission.id
+            self._reserve(mission.id, choice.drone_id)
             try:
                 fields = self._launch_fields(choice)
                 if new:
@@ -301,7 +364,7 @@ class Dispatcher:
                 else:
                     mission = await self._step(mission.id, S.LAUNCHING, actor=actor, **fields)
             except Exception:
-                self.busy.pop(choice.drone_id, None)
+                self._sorties.pop(mission.id, None)
                 raise
         self._spawn_flight(mission, resume=None)
         return mission
@@ -359,15 +422,15 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ flight supervision
     def _spawn_flight(self, mission: Mission, resume: str | None) -> None:
-        control = FlightControl()
-        self.controls[mission.id] = control
+        sortie = self._sorties[mission.id]
         assert mission.drone_id is not None
         if mission.pilot_control.active and mission.pilot_control.by is not None:
-            self.pilots.setdefault(mission.drone_id, mission.pilot_control.by)  # a restart keeps the pilot's
-        if mission.drone_id in self.pilots:
-            control.pilot.set()
-        task = asyncio.create_task(self._supervise(mission, resume), name=f"mission-{mission.id}")
-        self.flights[mission.id] = task
+            self._pilots.setdefault(mission.drone_id, mission.pilot_control.by)  # a restart keeps the pilot's
+        if mission.drone_id in self._pilots:
+            sortie.control.pilot.set()
+        sortie.task = asyncio.create_task(
+            self._supervise(sortie, mission, resume), name=f"mission-{mission.id}"
+        )
 
     def _flight_plan(self, mission: Mission) -> FlightPlan:
         assert mission.drone_id is not None
@@ -399,35 +462,18 @@ class Dispatcher:
             time_scale=self.time_scale,
         )
 
-    async def _send_home_after_failure(self, drone_id: str, mission_id: str) -> str:
-        """A flight procedure that gives up must not leave its drone hovering over the city: if the drone
-        is airborne and no pilot holds it, command a return to launch. Returns a note for the record."""
-        control = self.controls.get(mission_id)
-        if control is not None and control.pilot:
-            return "; the pilot in control keeps the drone"
-        try:
-            drone = self.fleet.drone(drone_id)
-        except KeyError:
-            return ""
-        if not drone.state.in_air:
-            return ""
-        try:
-            await drone.return_to_launch()
-        except Exception as e:  # the autopilot's own failsafes remain; say that RTL was refused
-            log.exception("mission %s: return to launch after the failure was refused", mission_id)
-            return f"; return to launch refused ({e})"
-        return "; the drone was sent home (return to launch)"
+    async def _supervise(self, sortie: Sortie, mission: Mission, resume: str | None) -> None:
+        """Fly the sortie; whatever ends it, record the outcome, make the drone safe and free it.
 
-    async def _supervise(self, mission: Mission, resume: str | None) -> None:
-        mission_id = mission.id
-        assert mission.drone_id is not None
-        drone_id = mission.drone_id
-        track = FlightResult()
+        Cancellation (the service stopping) is the one exception: the drone is left to its autopilot
+        and the mission stays open, so that the next start resumes it.
+        """
+        mission_id, drone_id = sortie.mission_id, sortie.drone_id
         flushed = 0
 
         async def flush() -> None:
             nonlocal flushed
-            points = track.track[flushed:]
+            points = sortie.track.track[flushed:]
             if points:
                 await self.missions.append_track(mission_id, points)
                 flushed += len(points)
@@ -435,38 +481,69 @@ class Dispatcher:
         async def flush_periodically() -> None:  # a restart loses at most a few seconds of track
             while True:
                 await asyncio.sleep(2.0)
-                await flush()
+                try:
+                    await flush()
+                except Exception:  # the database refused: keep flying, try again at the next tick
+                    log.exception("mission %s: track write failed", mission_id)
 
         flusher = asyncio.create_task(flush_periodically(), name=f"mission-{mission_id}-track")
+        failure: Exception | None = None
         try:
-            # after a restart the fleet may still be connecting to this drone
-            drone = await self.fleet.wait_for_drone(drone_id, 60)
-            plan = self._flight_plan(mission)
-            control = self.controls[mission_id]
-            await fly(drone, plan, self._recorder(mission_id), resume=resume, result=track, control=control)
-        except asyncio.CancelledError:
-            raise
-        except (CommandRefused, TimeoutError, Exception) as e:  # the record must say why it ended
-            log.exception("mission %s failed", mission_id)
-            reason = f"{type(e).__name__}: {e}"
-            home = await self._send_home_after_failure(drone_id, mission_id)
-            current = await self.missions.get(mission_id)
-            if current is not None and not is_terminal(current.state):
-                await self._step(mission_id, S.FAILED, reason=f"{reason}{home}"[:500])
+            try:
+                # after a restart the fleet may still be connecting to this drone
+                drone = await self.fleet.wait_for_drone(drone_id, 60)
+                plan = self._flight_plan(mission)
+                await fly(
+                    drone,
+                    plan,
+                    self._recorder(mission_id),
+                    resume=resume,
+                    result=sortie.track,
+                    control=sortie.control,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the record must say why it ended
+                log.exception("mission %s failed", mission_id)
+                failure = e
+            finally:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                try:
+                    await asyncio.shield(flush())
+                except Exception:
+                    log.exception(
+                        "mission %s: final track write failed; the drone is freed anyway", mission_id
+                    )
+            if failure is not None:
+                await self._end_failed(sortie, failure)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            await asyncio.shield(flush())
             if not self._closing:
-                self.busy.pop(drone_id, None)
-                self.flights.pop(mission_id, None)
-                self.controls.pop(mission_id, None)
-                flying = self.fleet.drones.get(drone_id)
-                if flying is None or not flying.state.in_air:  # pilot control ends with the flight
-                    self.pilots.pop(drone_id, None)
+                self._free(sortie)
         if not self._closing:
             await self._launch_queued()
+
+    async def _end_failed(self, sortie: Sortie, failure: Exception) -> None:
+        """A flight that gave up: make the drone safe, then record the failure and what was done."""
+        drone = self.fleet.drones.get(sortie.drone_id)
+        action, detail = await make_safe(drone, pilot_holds=sortie.drone_id in self._pilots)
+        note = action.value + (f" ({detail})" if detail else "")
+        reason = f"{type(failure).__name__}: {failure}; {note}"
+        try:
+            current = await self.missions.get(sortie.mission_id)
+            if current is not None and not is_terminal(current.state):
+                await self._step(sortie.mission_id, S.FAILED, reason=reason[:500])
+        except Exception:
+            log.exception("mission %s: recording the failure failed (%s)", sortie.mission_id, reason)
+
+    def _free(self, sortie: Sortie) -> None:
+        """The drone may be given another mission (pilot control ends with a flight on the ground)."""
+        if self._sorties.get(sortie.mission_id) is sortie:
+            del self._sorties[sortie.mission_id]
+        flying = self.fleet.drones.get(sortie.drone_id)
+        if flying is None or not flying.state.in_air:
+            self._pilots.pop(sortie.drone_id, None)
 
     def _recorder(self, mission_id: str) -> OnPhase:
         """The `on_phase` of one mission's flight: each phase becomes a recorded mission step."""
@@ -496,14 +573,14 @@ class Dispatcher:
         The flight's flag is set before anything is awaited, so the automation sends no further
         command from this instant; the change is then recorded on the mission (event + audit).
         """
-        previous = self.pilots.get(drone_id)
-        self.pilots[drone_id] = who
+        previous = self._pilots.get(drone_id)
+        self._pilots[drone_id] = who
         mission_id = self.busy.get(drone_id)
         if mission_id is None:
             return None
-        control = self.controls.get(mission_id)
-        if control is not None:
-            control.pilot.set()
+        sortie = self._sorties.get(mission_id)
+        if sortie is not None:
+            sortie.control.pilot.set()
         if previous != who:
             reason = f"pilot {who} took control" + (f" from {previous}" if previous else "")
             await self._update(mission_id, who, reason, PilotControl(active=True, by=who))
@@ -516,7 +593,7 @@ class Dispatcher:
         here: the pilot must then fly clear first. None when the drone has no running flight.
         """
         mission_id = self.busy.get(drone_id)
-        control = self.controls.get(mission_id) if mission_id is not None else None
+        control = self._control(mission_id)
         drone = self.fleet.drones.get(drone_id)
         mission = await self.missions.get(mission_id) if mission_id is not None else None
         if mission is None or control is None or drone is None or mission.drone_id is None:
@@ -561,17 +638,17 @@ class Dispatcher:
         `plan` (from `handback_plan`, computed before anything changes) is what the flight continues
         by. Raises `NotPiloted` if no pilot has the drone.
         """
-        if drone_id not in self.pilots:
+        if drone_id not in self._pilots:
             raise NotPiloted(f"drone {drone_id} is not under pilot control")
-        previous = self.pilots.pop(drone_id)
+        previous = self._pilots.pop(drone_id)
         mission_id = self.busy.get(drone_id)
         if mission_id is None:
             return None
         await self._update(
             mission_id, who, f"pilot {who} handed back to automation (had: {previous})", PilotControl()
         )
-        control = self.controls.get(mission_id)
-        if control is not None and drone_id not in self.pilots:
+        control = self._control(mission_id)
+        if control is not None and drone_id not in self._pilots:
             control.plan = plan
             control.pilot.clear()
             control.handback.set()
@@ -580,10 +657,15 @@ class Dispatcher:
     async def pilot_phase(self, drone_id: str, phase: Phase, who: str, reason: str) -> None:
         """Record a phase a pilot's command brings about (return, land) before the command is sent."""
         mission_id = self.busy.get(drone_id)
-        control = self.controls.get(mission_id) if mission_id is not None else None
+        control = self._control(mission_id)
         if mission_id is None or control is None:
             return
         await advance(control, self._recorder(mission_id), phase, {"reason": reason, "actor": who})
+
+    def _control(self, mission_id: str | None) -> FlightControl | None:
+        """The running flight's control of a mission (None when it is not flying)."""
+        sortie = self._sorties.get(mission_id) if mission_id is not None else None
+        return sortie.control if sortie is not None and sortie.task is not None else None
 
     async def _update(self, mission_id: str, who: str, reason: str, pilot: PilotControl) -> None:
         try:

@@ -26,6 +26,7 @@ from typing import Any, ParamSpec
 from shapely.geometry import LineString, Point
 
 from dfr.fleet.drone import Drone
+from dfr.planning.fence import AutopilotFence
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class FlightPlan:
     orbit_speed_m_s: float = 5.0
     loiter_s: float = 120.0
     params: dict[str, float] = field(default_factory=dict)
-    fence: list[tuple[list[tuple[float, float]], bool]] = field(default_factory=list)
+    fence: AutopilotFence = field(default_factory=AutopilotFence)
     time_scale: float = 1.0
     arrive_m: float = 5.0
     corner_m: float = 8.0
@@ -272,25 +273,49 @@ async def _launch(
     result: FlightResult,
     scale: float,
 ) -> None:
+    """Prepare (parameters confirmed, fence stored and read back), arm, take off, climb clear.
+
+    Parameters go first and the fence upload after them, so the autopilot has time to apply what it
+    has already confirmed before the takeoff depends on it.
+    """
     await _wait(drone, lambda s: s.health_ok, control, 30, failsafe=False, recall=False)
     speed_params = {
         "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
         "MPC_XY_CRUISE": plan.response_speed_m_s,
     }
-    await _act(control, drone.set_params, {**plan.params, **speed_params})
+    params = {**plan.params, **speed_params, "MIS_TAKEOFF_ALT": plan.altitude_m}
+    await _act(control, drone.set_params, params, time_scale=scale)
     if plan.fence:
         await _act(control, drone.upload_fence, plan.fence)
     result.launched_at = time.time()
-    await _act(control, drone.arm_and_takeoff, plan.altitude_m)
+    await _act(control, drone.arm_and_takeoff, plan.altitude_m, time_scale=scale)
+    clear = min(plan.altitude_m - 2, 20.0)
+    took_off = False
+
+    def climbed_or_settled(s: Any) -> bool:
+        nonlocal took_off
+        took_off = took_off or s.flight_mode == "TAKEOFF"
+        return (s.rel_alt_m or 0) >= clear or (took_off and s.in_air and s.flight_mode == "HOLD")
+
     # Start along the route as soon as the drone is safely up; the go-to climbs the rest of the way.
-    await _wait(
-        drone,
-        lambda s: (s.rel_alt_m or 0) >= min(plan.altitude_m - 2, 20.0),
-        control,
-        60 / scale + 10,
-        failsafe=False,
-        recall=False,
-    )
+    await _wait(drone, climbed_or_settled, control, 60 / scale + 10, failsafe=False, recall=False)
+    if (drone.state.rel_alt_m or 0) < clear:
+        # The takeoff ended low (the autopilot used another takeoff altitude): climb here, then go.
+        log.warning(
+            "drone %s: takeoff ended at %.1f m, climbing to %.0f m before the route",
+            drone.id,
+            drone.state.rel_alt_m or 0,
+            plan.altitude_m,
+        )
+        await _act(control, drone.change_altitude, plan.altitude_m)
+        await _wait(
+            drone,
+            lambda s: (s.rel_alt_m or 0) >= clear,
+            control,
+            60 / scale + 10,
+            failsafe=False,
+            recall=False,
+        )
     await advance(control, on_phase, "en_route", {})
 
 

@@ -15,6 +15,7 @@ from shapely.geometry import Point
 
 from dfr.area import METRES_PER_FOOT, Area
 from dfr.planning import LocalProjection, NoFlyZone, PlanRequest, RoutePlan, eta_s, plan_route
+from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence, fit_fence
 
 MIN_ORBIT_RADIUS_M = 20.0
 
@@ -26,7 +27,7 @@ class SortiePlan:
     orbit_radius_m: float  # 0: hold over the point (no room to orbit)
     altitude_m: float
     eta_s: float
-    fence: list[tuple[list[tuple[float, float]], bool]]  # (lon/lat ring, inclusion) for the autopilot
+    fence: AutopilotFence  # what the autopilot enforces as a backstop (fitted to its capacity)
 
 
 def planner_zones(area: Area) -> tuple[NoFlyZone, ...]:
@@ -40,15 +41,6 @@ def planner_zones(area: Area) -> tuple[NoFlyZone, ...]:
         )
         for z in area.zones
     )
-
-
-def autopilot_fence(area: Area, altitude_m: float) -> list[tuple[list[tuple[float, float]], bool]]:
-    """The operating area as an inclusion polygon and every zone active at `altitude_m` as an exclusion."""
-    fence = [(list(area.operating_area.exterior.coords)[:-1], True)]
-    for z in planner_zones(area):
-        if z.applies_at(altitude_m):
-            fence.append((list(z.geometry.exterior.coords)[:-1], False))
-    return fence
 
 
 def _leg_lengths(route: RoutePlan) -> list[float]:
@@ -69,8 +61,10 @@ def plan_sortie(
     orbit_radius_m: float = 60.0,
     buffer_m: float = 30.0,
     allow_standoff: bool = True,
+    fence_capacity: int = PX4_FENCE_CAPACITY,
 ) -> SortiePlan:
-    """Plan from `start` to `scene` (both (lat, lon)); raises dfr.planning.PlanError subclasses."""
+    """Plan from `start` to `scene` (both (lat, lon)); raises dfr.planning.PlanError subclasses
+    (`FenceDoesNotFit` when the autopilot cannot hold a fence as safe as the plan)."""
     alt = altitude_m if altitude_m is not None else area.default_altitude_m
     zones = planner_zones(area)
     route = plan_route(
@@ -93,11 +87,20 @@ def plan_sortie(
         + [proj.geom_to_xy(area.operating_area).exterior.distance(centre) - buffer_m]
     )
     radius = min(orbit_radius_m, clearance)
+    orbit_radius = radius if radius >= MIN_ORBIT_RADIUS_M else 0.0
+    fence = fit_fence(
+        area.operating_area,
+        zones,
+        alt,
+        route.waypoints,
+        orbit=(end_lon, end_lat, orbit_radius) if orbit_radius > 0 else None,
+        capacity=fence_capacity,
+    )
     return SortiePlan(
         route=route,
         orbit_centre=(end_lat, end_lon),
-        orbit_radius_m=radius if radius >= MIN_ORBIT_RADIUS_M else 0.0,
+        orbit_radius_m=orbit_radius,
         altitude_m=alt,
         eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt, legs_m=_leg_lengths(route)),
-        fence=autopilot_fence(area, alt),
+        fence=fence,
     )

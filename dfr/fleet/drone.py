@@ -22,11 +22,65 @@ from mavsdk.asyncio.plugins.param import ParamAsync
 from mavsdk.asyncio.plugins.telemetry import TelemetryAsync
 
 from dfr.geo import distance_m
+from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence
 
 log = logging.getLogger(__name__)
 
 # PX4 parameters that are integers on the autopilot (set with set_param_int); all others are floats.
-INT_PARAMS = frozenset({"NAV_DLL_ACT", "GF_ACTION", "COM_DL_LOSS_T", "COM_LOW_BAT_ACT", "GF_PREDICT"})
+INT_PARAMS = frozenset(
+    {"NAV_DLL_ACT", "GF_ACTION", "COM_DL_LOSS_T", "COM_LOW_BAT_ACT", "GF_PREDICT", "SYS_FAILURE_EN"}
+)
+
+
+def _reason(e: Exception) -> str:
+    """MAVSDK's error without the call's arguments (object reprs that say nothing to a reader)."""
+    result = getattr(e, "_result", None) or getattr(e, "result", None)
+    name = getattr(result, "result", None)
+    return str(getattr(name, "name", None) or str(e).split(";")[0])
+
+
+def _geofence_data(fence: AutopilotFence) -> GeofenceData:
+    polygons = [
+        Polygon(
+            [Point(lat, lon) for lon, lat in p.ring],
+            FenceType.INCLUSION if p.inclusion else FenceType.EXCLUSION,
+        )
+        for p in fence.polygons
+    ]
+    circles = [
+        Circle(Point(c.lat, c.lon), c.radius_m, FenceType.INCLUSION if c.inclusion else FenceType.EXCLUSION)
+        for c in fence.circles
+    ]
+    return GeofenceData(polygons, circles)
+
+
+def _fence_difference(sent: GeofenceData, stored: GeofenceData) -> str | None:
+    """Why `stored` (read back) is not the fence that was `sent`, or None (degE7 and float tolerance)."""
+
+    def key(points: list[Any]) -> list[tuple[int, int]]:
+        return [(round(p.latitude_deg * 1e7), round(p.longitude_deg * 1e7)) for p in points]
+
+    def close(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+        if len(a) != len(b):
+            return False
+        return all(abs(x - u) <= 1 and abs(y - v) <= 1 for (x, y), (u, v) in zip(a, b, strict=True))
+
+    if len(sent.polygons) != len(stored.polygons) or len(sent.circles) != len(stored.circles):
+        return (
+            f"{len(stored.polygons)} polygons and {len(stored.circles)} circles stored, "
+            f"{len(sent.polygons)} and {len(sent.circles)} sent"
+        )
+    for i, (a, b) in enumerate(zip(sent.polygons, stored.polygons, strict=True)):
+        if a.fence_type != b.fence_type or not close(key(a.points), key(b.points)):
+            return f"polygon {i} differs"
+    for i, (c, d) in enumerate(zip(sent.circles, stored.circles, strict=True)):
+        if (
+            c.fence_type != d.fence_type
+            or not close(key([c.point]), key([d.point]))
+            or abs(c.radius - d.radius) > 0.01
+        ):
+            return f"circle {i} differs"
+    return None
 
 
 class CommandRefused(RuntimeError):
@@ -198,8 +252,17 @@ class Drone:
         except ActionError as e:
             raise CommandRefused(f"{self.id}: {what} refused by the autopilot: {e.result.name}") from e
 
-    async def set_params(self, params: dict[str, float]) -> None:
-        """Apply PX4 parameters. MPC_XY_VEL_MAX goes before MPC_XY_CRUISE: PX4 clamps cruise to max."""
+    async def set_params(
+        self, params: dict[str, float], *, deadline_s: float = 10.0, time_scale: float = 1.0
+    ) -> None:
+        """Apply PX4 parameters and confirm each by reading it back before returning.
+
+        PX4 acknowledges a PARAM_SET (PARAM_VALUE echo) before the module that uses the parameter has
+        applied it, and it may store another value than the one sent (MPC_XY_CRUISE is clamped to
+        MPC_XY_VEL_MAX): so nothing that depends on a parameter starts before the autopilot reads the
+        value back as sent. MPC_XY_VEL_MAX goes before MPC_XY_CRUISE for the same clamping reason.
+        `deadline_s` is in the vehicle's seconds (divided by `time_scale` for a faster simulator).
+        """
         order = sorted(params, key=lambda n: 0 if n == "MPC_XY_VEL_MAX" else 1)
         for name in order:
             value = params[name]
@@ -210,26 +273,72 @@ class Drone:
                     await self.param.set_param_float(name, float(value))
             except Exception as e:  # ParamError: unknown name or timeout
                 raise CommandRefused(f"{self.id}: parameter {name}={value} not accepted: {e}") from e
+        await self.confirm_params(params, deadline_s=deadline_s, time_scale=time_scale)
 
-    async def upload_fence(self, polygons: list[tuple[list[tuple[float, float]], bool]]) -> None:
-        """Give the autopilot the geofence as a backstop: (lon/lat ring, is_inclusion) per polygon."""
-        fence_polys = [
-            Polygon(
-                [Point(lat, lon) for lon, lat in ring],
-                FenceType.INCLUSION if inclusion else FenceType.EXCLUSION,
+    async def read_param(self, name: str) -> float:
+        """The value the autopilot reports for `name` now (PARAM_REQUEST_READ)."""
+        if name in INT_PARAMS:
+            return float(await self.param.get_param_int(name))
+        return float(await self.param.get_param_float(name))
+
+    async def confirm_params(
+        self, params: dict[str, float], *, deadline_s: float = 10.0, time_scale: float = 1.0
+    ) -> None:
+        """Read every parameter back until it shows the wanted value; CommandRefused at the deadline."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s / max(time_scale, 1.0)
+        for name, value in params.items():
+            while True:
+                try:
+                    got: float | None = await self.read_param(name)
+                except Exception:
+                    got = None
+                if got is not None and math.isclose(got, float(value), rel_tol=1e-6, abs_tol=1e-6):
+                    break
+                if loop.time() >= end:
+                    raise CommandRefused(
+                        f"{self.id}: parameter {name} reads {got} instead of {value} "
+                        f"after {deadline_s:.0f} s (not applied by the autopilot)"
+                    )
+                await asyncio.sleep(0.05 / max(time_scale, 1.0))  # polling the autopilot: no event exists
+
+    async def upload_fence(self, fence: AutopilotFence, *, capacity: int = PX4_FENCE_CAPACITY) -> None:
+        """Give the autopilot the sortie's geofence as a backstop, all of it or none of it.
+
+        The item count is checked against the autopilot's capacity before anything is sent (PX4 would
+        answer MAV_MISSION_NO_SPACE), and the fence is read back after the upload and compared, so a
+        fence the autopilot did not store exactly is a refusal here, before arming.
+        """
+        if fence.item_count > capacity:
+            raise CommandRefused(
+                f"{self.id}: geofence of {fence.item_count} items exceeds the autopilot's {capacity}"
             )
-            for ring, inclusion in polygons
-        ]
-        circles: list[Circle] = []
+        data = _geofence_data(fence)
         try:
-            await self.geofence.upload_geofence(GeofenceData(fence_polys, circles))
+            await self.geofence.upload_geofence(data)
         except Exception as e:
-            raise CommandRefused(f"{self.id}: geofence upload failed: {e}") from e
+            raise CommandRefused(f"{self.id}: geofence upload failed: {_reason(e)}") from e
+        try:
+            stored = await self.geofence.download_geofence()
+        except Exception as e:
+            raise CommandRefused(f"{self.id}: geofence read-back failed: {_reason(e)}") from e
+        problem = _fence_difference(data, stored)
+        if problem is not None:
+            raise CommandRefused(f"{self.id}: geofence read back differs from the upload: {problem}")
 
-    async def arm_and_takeoff(self, altitude_m: float) -> None:
-        await self._do("set takeoff altitude", self.action.set_takeoff_altitude(altitude_m))
+    async def arm_and_takeoff(self, altitude_m: float, *, time_scale: float = 1.0) -> None:
+        """Arm and take off to `altitude_m` above home.
+
+        MAVSDK's takeoff sends NAV_TAKEOFF without an altitude: PX4 climbs to MIS_TAKEOFF_ALT, which is
+        set here and confirmed by read-back first (a takeoff sent straight after the PARAM_SET climbed to
+        PX4's 2.5 m default on real PX4). The flight procedure still checks where the climb ended.
+        """
+        await self.set_params({"MIS_TAKEOFF_ALT": altitude_m}, time_scale=time_scale)
         await self._do("arm", self.action.arm())
         await self._do("takeoff", self.action.takeoff())
+
+    async def disarm(self) -> None:
+        await self._do("disarm", self.action.disarm())
 
     async def goto(self, lat: float, lon: float, rel_alt_m: float) -> None:
         home = self.state.home

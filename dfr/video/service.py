@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -39,7 +40,7 @@ class Video:
         settings: Settings,
         area: Area,
         fleet: Fleet,
-        busy: dict[str, str],
+        busy: Mapping[str, str],
         missions: MissionStore,
         bus: EventBus,
     ) -> None:

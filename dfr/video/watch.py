@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dfr.domain.missions import TERMINAL_STATES, MissionState
@@ -31,7 +31,7 @@ _TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 class MissionWatch:
     """Latest mission per drone (until it ends); `listeners` are awaited with each mission change."""
 
-    def __init__(self, bus: EventBus, busy: dict[str, str], missions: MissionStore) -> None:
+    def __init__(self, bus: EventBus, busy: Mapping[str, str], missions: MissionStore) -> None:
         self.bus = bus
         self.busy = busy  # the dispatcher's drone id -> mission id (read only)
         self.missions = missions
