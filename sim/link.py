@@ -60,6 +60,9 @@ DEFAULT_RATES: dict[int, float] = {
 # Faster than real time, streams speed up with simulated time (as PX4's do under a speed factor) so that a
 # mode or arming change shows within a simulated second, but no stream exceeds the 20 ms tick rate.
 MAX_WALL_RATE_HZ = 50.0
+MAX_ITEMS: dict[int, int] = {MissionType.MISSION: 2000, MissionType.FENCE: 64}
+"""Most items an upload may have (PX4 answers a larger MISSION_COUNT with MAV_MISSION_NO_SPACE). The fence's
+64 is PX4's DM_KEY_FENCE_POINTS_MAX (v1.16): every polygon vertex and every circle is one item."""
 PARAMS_PER_TICK = 60  # PARAM_REQUEST_LIST answers stream at ~3000 values/s, faster than PX4's ~1000/s
 
 
@@ -417,7 +420,7 @@ class VehicleLink(asyncio.DatagramProtocol):
                 return  # PX4 ignores unknown names (the client times out)
             p = v.params.get(name)
             try:
-                changed = v.params.set(name, decode_param_value(msg.param_value, p.ptype))
+                changed = v.params.set(name, decode_param_value(msg.param_value, p.ptype), now=v.t)
             except ParamError:
                 self.send_param(name)  # echo the unchanged value: the client sees it was not taken
                 return
@@ -581,7 +584,7 @@ class VehicleLink(asyncio.DatagramProtocol):
             if mtype == MissionType.RALLY:
                 self.mission_ack(peer, M.MAV_MISSION_UNSUPPORTED, mtype)
                 return
-            if msg.count > 2000:
+            if msg.count > MAX_ITEMS.get(mtype, MAX_ITEMS[MissionType.MISSION]):
                 self.mission_ack(peer, M.MAV_MISSION_NO_SPACE, mtype)
                 return
             new_upload = _Upload(mtype, msg.count, peer)

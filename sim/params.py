@@ -48,6 +48,15 @@ def _load_defaults() -> dict[str, Param]:
 _DEFAULTS = _load_defaults()
 
 
+PARAM_APPLY_DELAY_S = 0.02
+"""Vehicle seconds between PX4's PARAM_VALUE echo of a PARAM_SET and the new value taking effect.
+
+On real PX4 SITL (v1.16, SIH) a takeoff sent 4 ms after the echo of MIS_TAKEOFF_ALT still used the old
+value (../shared/reference/px4-sitl/README.md); in later probes an arm round trip was enough. The navigator
+runs at tens of Hz, so one of its cycles (20 ms) is the delay modelled here: a client must not rely on
+a value it has only just set."""
+
+
 class ParamError(ValueError):
     """Raised for an unknown parameter or a value the autopilot refuses."""
 
@@ -59,6 +68,9 @@ class Params:
         self._p = {k: Param(v.name, v.ptype, v.value) for k, v in _DEFAULTS.items()}
         self.names = sorted(self._p)
         self.notes: list[str] = []  # messages PX4 would send when it changes a value itself
+        # What the vehicle's modules use: the stored value once it has taken effect (see `set`).
+        self._applied: dict[str, float] = {k: p.value for k, p in self._p.items()}
+        self._pending: dict[str, float] = {}  # name -> vehicle time at which the stored value applies
         for name, value in (overrides or {}).items():
             self.set(name, value)
 
@@ -69,7 +81,8 @@ class Params:
         return len(self._p)
 
     def __getitem__(self, name: str) -> float:
-        return self._p[name].value
+        """The value in effect (what the flight logic uses), which may lag the stored one."""
+        return self._applied[name]
 
     def get(self, name: str) -> Param:
         try:
@@ -83,8 +96,14 @@ class Params:
     def by_index(self, index: int) -> Param:
         return self._p[self.names[index]]
 
-    def set(self, name: str, value: float) -> list[Param]:
-        """Set a parameter; returns every parameter whose stored value changed (PX4 echoes each)."""
+    def set(self, name: str, value: float, *, now: float | None = None) -> list[Param]:
+        """Set a parameter; returns every parameter whose stored value changed (PX4 echoes each).
+
+        With `now` (the vehicle's time, for a PARAM_SET from the link) the new value is stored, echoed
+        and read back at once but takes effect `PARAM_APPLY_DELAY_S` later, as on PX4, whose modules
+        pick a change up on their own cycle after the PARAM_VALUE echo went out. Without it (start-up
+        overrides, tests) it takes effect at once.
+        """
         p = self.get(name)
         if math.isnan(value) or math.isinf(value):
             raise ParamError(f"{name}: value must be finite")
@@ -99,4 +118,18 @@ class Params:
                 cruise.value = vmax.value
                 changed.append(cruise)
                 self.notes.append("Cruise speed has been constrained by max speed")
+        for c in changed:
+            if now is None:
+                self._applied[c.name] = c.value
+                self._pending.pop(c.name, None)
+            else:
+                self._pending[c.name] = now + PARAM_APPLY_DELAY_S
         return changed
+
+    def apply_due(self, now: float) -> bool:
+        """Let stored values whose delay has passed take effect; True if any did."""
+        due = [name for name, t in self._pending.items() if t <= now]
+        for name in due:
+            self._applied[name] = self._p[name].value
+            del self._pending[name]
+        return bool(due)

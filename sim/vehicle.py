@@ -403,7 +403,7 @@ class Vehicle:
             return
         self._t_us += round(dt * 1e6)
         self.t = self._t_us / 1e6
-        if self.t >= self._next_param_t:
+        if self.params.apply_due(self.t) or self.t >= self._next_param_t:
             self._load_params()
         self._supervise()
         self._guide()

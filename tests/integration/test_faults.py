@@ -215,7 +215,7 @@ async def test_garbage_on_the_mavlink_ports_is_ignored(tmp_path: Path) -> None:
     from dfr.service import running_service
     from dfr.settings import Settings
 
-    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+    async with SimProcess(area=AREA, drones=1, speed=SPEED, params={"MIS_TAKEOFF_ALT": 20.0}) as sim:
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'dfr.sqlite'}",
             area=str(AREA),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from mavsdk.asyncio.plugins.action import ActionError, OrbitYawBehavior
-from mavsdk.asyncio.plugins.geofence import Circle, FenceType, GeofenceData, Point, Polygon
+from mavsdk.asyncio.plugins.geofence import Circle, FenceType, GeofenceData, GeofenceError, Point, Polygon
 from mavsdk.asyncio.plugins.mission_raw import MissionItem
 from mavsdk.asyncio.plugins.param import ParamError
 from mavsdk.asyncio.plugins.telemetry import FlightMode, LandedState
@@ -31,6 +31,10 @@ pytestmark = pytest.mark.integration
 
 SPEED = 10.0
 HOME = (32.6401, -117.0842, 150.0)
+# The takeoff altitude these clients use, set when the vehicle starts: like PX4, the simulator applies a
+# PARAM_SET a navigator cycle after echoing it, so a takeoff sent right after set_takeoff_altitude could
+# still climb to the old value (test_param_apply_delay.py); the calls below then change nothing.
+TAKEOFF_30M = {"MIS_TAKEOFF_ALT": 30.0}
 
 
 def hspeed(v: Any) -> float:
@@ -110,7 +114,7 @@ async def fly_full_sortie(sim: SimProcess, d: Drone, bearing: float, timings: di
 
 
 async def test_three_drones_one_mavsdk_full_sortie() -> None:
-    async with SimProcess(drones=3, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=3, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             drones = await connect_fleet(mavsdk, sim.connection_urls())
             assert sorted(drones) == [1, 2, 3]
@@ -129,7 +133,7 @@ async def test_three_drones_one_mavsdk_full_sortie() -> None:
 
 
 async def test_mission_and_fence_upload_read_back() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             items = []
@@ -179,7 +183,7 @@ async def test_mission_and_fence_upload_read_back() -> None:
 
 
 async def test_mission_flies_its_waypoints() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             await wait_ready(d)
@@ -223,7 +227,7 @@ async def start_goto_north(d: Drone, north: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("gf_action", "expect_mode"), [(2, "LOITER"), (3, "RTL")])
 async def test_fence_breach_triggers_configured_action(gf_action: int, expect_mode: str) -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             await wait_ready(d)
@@ -264,7 +268,7 @@ async def test_fence_breach_triggers_configured_action(gf_action: int, expect_mo
 
 
 async def test_link_loss_triggers_rtl() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             await wait_ready(d)
@@ -294,7 +298,7 @@ async def test_link_loss_triggers_rtl() -> None:
 
 
 async def test_low_battery_triggers_rtl() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             await take_off(d)
@@ -311,7 +315,7 @@ async def test_low_battery_triggers_rtl() -> None:
 
 
 async def test_refused_commands_are_refused_with_the_right_result() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             await wait_ready(d)
@@ -346,7 +350,7 @@ async def test_refused_commands_are_refused_with_the_right_result() -> None:
 
 
 async def test_parameters_read_set_and_list() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             assert await d.param.get_param_float("MPC_XY_CRUISE") == pytest.approx(5.0)
@@ -371,7 +375,7 @@ async def test_parameters_read_set_and_list() -> None:
 
 
 async def test_garbage_on_vehicle_port_is_ignored() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
             port = sim.ready["drones"][0]["local_port"]
@@ -392,7 +396,7 @@ async def test_garbage_on_vehicle_port_is_ignored() -> None:
 
 
 async def test_control_socket_rejects_bad_requests() -> None:
-    async with SimProcess(drones=1, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         assert sim.control is not None
         from sim.control import ControlError
 
@@ -411,7 +415,7 @@ async def test_control_socket_rejects_bad_requests() -> None:
 
 async def test_speed_hold_land_and_injected_faults() -> None:
     """Cruise speed from parameters, hold, land; GPS loss and motor failure land the vehicle."""
-    async with SimProcess(drones=3, speed=SPEED, home=HOME) as sim:
+    async with SimProcess(drones=3, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
         async with new_mavsdk() as mavsdk:
             drones = await connect_fleet(mavsdk, sim.connection_urls())
             d1, d2, d3 = drones[1], drones[2], drones[3]
@@ -443,3 +447,20 @@ async def test_speed_hold_land_and_injected_faults() -> None:
             await first(d3.telemetry.subscribe_armed(), lambda a: not a, wall(120))
             with pytest.raises(ActionError):
                 await d3.action.arm()  # a failed motor cannot be re-armed
+
+
+async def test_fence_over_px4_capacity_is_refused_whole() -> None:
+    """PX4 stores at most 64 fence items (DM_KEY_FENCE_POINTS_MAX) and answers a larger MISSION_COUNT with
+    MAV_MISSION_NO_SPACE, which MAVSDK reports as TOO_MANY_GEOFENCE_ITEMS (seen on real PX4 SITL v1.16)."""
+    async with SimProcess(drones=1, speed=SPEED, home=HOME, params=TAKEOFF_30M) as sim:
+        async with new_mavsdk() as mavsdk:
+            d = (await connect_fleet(mavsdk, sim.connection_urls()))[1]
+            ring = [
+                Point(*offset(HOME[0], HOME[1], 500 * math.cos(a), 500 * math.sin(a)))
+                for a in (2 * math.pi * k / 65 for k in range(65))
+            ]
+            with pytest.raises(GeofenceError, match="TOO_MANY_GEOFENCE_ITEMS"):
+                await d.geofence.upload_geofence(GeofenceData([Polygon(ring, FenceType.INCLUSION)], []))
+            assert await d.mission_raw.download_geofence() == []  # nothing of it was kept
+            await d.geofence.upload_geofence(GeofenceData([Polygon(ring[:64], FenceType.INCLUSION)], []))
+            assert len(await d.mission_raw.download_geofence()) == 64

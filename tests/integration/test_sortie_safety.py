@@ -51,7 +51,7 @@ async def _airborne(drone: Drone, height: float = 15.0) -> None:
 async def test_make_safe_returns_lands_or_disarms() -> None:
     area = load_area(AREA)
     ids = [d.id for d in area.drones[:3]]
-    async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
+    async with SimProcess(area=AREA, drones=3, speed=SPEED, params={"MIS_TAKEOFF_ALT": 15.0}) as sim:
         fleet = await _fleet(sim, ids)
         try:
             flying, grounded, no_gps = (fleet.drone(i) for i in ids)
