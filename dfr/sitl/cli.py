@@ -1,4 +1,7 @@
 """`dfr sitl run <files or dirs>`: run scenarios, print a verdict table, exit non-zero on any failure.
+`dfr sitl compare <files or dirs>`: run each on the builtin simulator and on real PX4 SITL at one speed,
+print (or write, as Markdown) verdict and time to scene side by side with their ratio, exit non-zero when
+the verdicts differ or a ratio falls outside `RATIO_BAND`.
 
 Scenarios run one after another: each starts its own simulator (or PX4 instances) and its own service,
 and the machines this runs on in CI have two cores. Every file is loaded (and validated) before the first
@@ -17,7 +20,10 @@ from typing import TextIO
 from dfr.sitl.runner import RunOptions, ScenarioResult, run_scenario
 from dfr.sitl.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 
-__all__ = ["add_arguments", "format_table", "main"]
+__all__ = ["RATIO_BAND", "add_arguments", "comparison_table", "format_table", "main"]
+
+RATIO_BAND = (0.85, 1.15)
+"""PX4 / builtin time to scene must fall in this band for the simulator to count as matching PX4."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +39,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--px4-bin", help="px4 backend: the built bin/px4 (default: $PX4_SITL_BIN)")
     run.add_argument("--mqtt-url", help="broker for scenarios that send reports over MQTT")
+    cmp = sub.add_parser(
+        "compare", help="run scenarios on the builtin simulator and on PX4 SITL, side by side"
+    )
+    cmp.add_argument("paths", nargs="+", help="scenario files or directories")
+    cmp.add_argument("--speed", type=float, default=5.0, help="one speed-up for both backends (default 5)")
+    cmp.add_argument("--px4-bin", help="the built bin/px4 (default: $PX4_SITL_BIN)")
+    cmp.add_argument("--mqtt-url", help="broker for scenarios that send reports over MQTT")
+    cmp.add_argument("--markdown", type=Path, help="also write the table to this file (Markdown)")
+
+
+def _ratio(builtin: ScenarioResult, px4: ScenarioResult) -> float | None:
+    if builtin.time_to_scene_s and px4.time_to_scene_s is not None:
+        return px4.time_to_scene_s / builtin.time_to_scene_s
+    return None
+
+
+def comparison_problems(builtin: ScenarioResult, px4: ScenarioResult) -> list[str]:
+    """Why a pair does not match: different verdicts, or a time-to-scene ratio outside the band."""
+    problems = []
+    if builtin.verdict != px4.verdict:
+        problems.append(f"verdict {builtin.verdict} on builtin, {px4.verdict} on px4")
+    ratio = _ratio(builtin, px4)
+    if ratio is not None and not RATIO_BAND[0] <= ratio <= RATIO_BAND[1]:
+        problems.append(f"time-to-scene ratio {ratio:.2f} outside {RATIO_BAND[0]}-{RATIO_BAND[1]}")
+    return problems
+
+
+def comparison_table(pairs: list[tuple[ScenarioResult, ScenarioResult]], speed: float) -> str:
+    """A Markdown table: per scenario, verdict and time to scene on each backend and their ratio."""
+    lines = [
+        "| scenario | builtin | time to scene | PX4 SIH | time to scene | PX4 / builtin | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b, p in pairs:
+        ratio = _ratio(b, p)
+        notes = "; ".join(comparison_problems(b, p)) or (p.error if p.verdict == "skipped" else "") or ""
+        lines.append(
+            f"| {b.name} | {b.verdict} | {_fmt(b.time_to_scene_s)} | {p.verdict} | {_fmt(p.time_to_scene_s)} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {notes.replace('|', '/')} |"
+        )
+    agree = sum(not comparison_problems(b, p) for b, p in pairs)
+    lines.append("")
+    lines.append(
+        f"{agree} of {len(pairs)} scenarios agree (same verdict, ratio in {RATIO_BAND}); speed {speed:g}x."
+    )
+    return "\n".join(lines)
 
 
 def _fmt(v: float | None) -> str:
@@ -83,6 +135,17 @@ async def run_all(scenarios: list[Scenario], opts: RunOptions, out: TextIO) -> l
     return results
 
 
+async def compare_all(
+    scenarios: list[Scenario], builtin: RunOptions, px4: RunOptions, out: TextIO
+) -> list[tuple[ScenarioResult, ScenarioResult]]:
+    pairs = []
+    for scn in scenarios:
+        b = (await run_all([scn], builtin, out))[0]
+        p = (await run_all([scn], px4, out))[0]
+        pairs.append((b, p))
+    return pairs
+
+
 def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     files = scenario_files(args.paths)
     if not files:
@@ -101,6 +164,8 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.speed is not None and not 1.0 <= args.speed <= 100.0:
         print(f"--speed must be within 1..100, got {args.speed:g}", file=sys.stderr)
         return 2
+    if args.sitl_command == "compare":
+        return _compare(args, scenarios, out)
     attach = [a.strip() for a in args.attach.split(",") if a.strip()] if args.attach else None
     opts = RunOptions(
         backend=args.backend,
@@ -116,3 +181,18 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     results = asyncio.run(run_all(scenarios, opts, out))
     print(format_table(results), file=out)
     return 0 if all(r.verdict in ("pass", "skipped") for r in results) else 1
+
+
+def _compare(args: argparse.Namespace, scenarios: list[Scenario], out: TextIO) -> int:
+    px4_bin = args.px4_bin or os.environ.get("PX4_SITL_BIN")
+    if not px4_bin:
+        print("dfr sitl compare needs PX4_SITL_BIN (the built bin/px4) or --px4-bin", file=sys.stderr)
+        return 2
+    builtin = RunOptions(backend="builtin", speed=args.speed, mqtt_url=args.mqtt_url)
+    px4 = RunOptions(backend="px4", speed=args.speed, mqtt_url=args.mqtt_url, px4_bin=px4_bin)
+    pairs = asyncio.run(compare_all(scenarios, builtin, px4, out))
+    table = comparison_table(pairs, args.speed)
+    print(table, file=out)
+    if args.markdown is not None:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    return 0 if all(not comparison_problems(b, p) for b, p in pairs) else 1

@@ -14,9 +14,16 @@ keeps up; PX4's start script also scales its data-link timeout by it).
 Attached instances must follow the same convention: the k-th URL given (1-based) is the scenario's k-th
 drone, MAVLink system id k (``MAV_SYS_ID``), on consecutive ports, and run at the speed given to the run.
 
-What PX4 cannot do here: fault injection through the simulator's control socket (the scenarios that need
-it are skipped on this backend, and say so), and the true vehicle state (the samples come from the
-controller's telemetry only). The scenario clock is the wall clock times the speed.
+Faults on started instances: the service reaches instance *i* through a UDP relay (`dfr.sitl.relay`)
+that listens on ``14540 + i`` in the service's place, so a link fault cuts and restores both directions
+there; GPS loss is SIH's own GPS losing its fix (``SIM_GPS_USED`` below 4 satellites); a battery fault
+sets the simulated battery (``SIM_BAT_MIN_PCT`` = the level, ``SIM_BAT_DRAIN`` 1 s, so it falls there at
+once). Parameters are set through PX4's own shell client (``bin/px4-param --instance i``), not over
+MAVLink, so the controller's link is untouched. What PX4 SIH (v1.16) cannot express is refused with the
+reason: wind (SIH has no wind model) and a motor failure (failure injection only alters reported ESC
+status, which SIH does not simulate). Attached instances take no faults (their links and shells are not
+ours). The true vehicle state is not known (the samples come from the controller's telemetry only). The
+scenario clock is the wall clock times the speed.
 """
 
 from __future__ import annotations
@@ -31,14 +38,45 @@ from types import TracebackType
 from typing import IO, Any
 
 from dfr.sitl.backends import BackendUnsupported, WallClock
+from dfr.sitl.relay import UdpRelay
 from dfr.sitl.scenario import Fault, Scenario
+from sim.harness import free_udp_base_port
 
-__all__ = ["PX4_BASE_PORT", "Px4Backend", "parse_attach"]
+__all__ = ["PX4_BASE_PORT", "Px4Backend", "parse_attach", "px4_cannot_run"]
 
 PX4_BASE_PORT = 14540
 """PX4 SITL instance i sends its offboard/API MAVLink link to this port + i (px4-rc.mavlink)."""
 SIH_AIRFRAME = "10040"
 SIH_MODEL = "sihsim_quadx"
+NO_WIND = "PX4 SIH (v1.16) has no wind model: a scenario with wind needs the builtin simulator"
+NO_MOTOR_FAILURE = (
+    "PX4 SIH (v1.16) cannot fail a motor: its failure injection only alters reported ESC status, "
+    "which SIH does not simulate"
+)
+GPS_SATELLITES_OK = 10
+"""SIM_GPS_USED when the GPS works (SIH's default); below 4 its simulated GPS reports no fix."""
+
+
+def px4_cannot_run(scenario: Scenario, attached: bool) -> str | None:
+    """Why PX4 SIH cannot play this scenario as written, or None."""
+    spec = scenario.spec
+    if spec.wind is not None and (spec.wind.north_m_s or spec.wind.east_m_s):
+        return NO_WIND
+    for step in spec.timeline:
+        fault = step.fault
+        if fault is None:
+            continue
+        if attached:
+            return (
+                "faults need instances this run starts (PX4_SITL_BIN): attached links and shells are not ours"
+            )
+        if fault.type == "wind":
+            return NO_WIND
+        if fault.type == "motor_failure":
+            return NO_MOTOR_FAILURE
+    if any(d.battery_pct < 100.0 for d in spec.drones or []):
+        return "a start with a partly charged battery needs the builtin simulator (PX4 SIH starts full)"
+    return None
 
 
 def parse_attach(urls: list[str]) -> int:
@@ -81,6 +119,7 @@ class Px4Backend:
         if not attach and not binary:
             raise ValueError("the px4 backend needs PX4_SITL_BIN (the built bin/px4) or --attach")
         self.procs: list[asyncio.subprocess.Process] = []
+        self.relays: list[UdpRelay] = []
         self._logs: list[IO[bytes]] = []
         self._clock = WallClock(speed)
 
@@ -125,6 +164,12 @@ class Px4Backend:
                     raise RuntimeError(
                         f"px4 instance {i} exited at once ({proc.returncode}): {self.log_tail(i)}"
                     )
+            # The service listens behind a relay (see the module's docstring), on free ports.
+            self.base_port = free_udp_base_port(len(self.procs))
+            for i in range(len(self.procs)):
+                relay = UdpRelay(PX4_BASE_PORT + i, self.base_port + i)
+                await relay.start()
+                self.relays.append(relay)
         except BaseException:
             await self.stop()
             raise
@@ -138,6 +183,9 @@ class Px4Backend:
         return "(no log)"
 
     async def stop(self) -> None:
+        for relay in self.relays:
+            relay.close()
+        self.relays.clear()
         for proc in self.procs:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGINT)  # px4 shuts its modules down on SIGINT
@@ -161,10 +209,41 @@ class Px4Backend:
         return self._clock.now()
 
     async def fault(self, sysid: int | None, fault: Fault) -> None:
-        raise BackendUnsupported(
-            f"the px4 backend cannot inject a {fault.type} fault (the builtin simulator's control socket "
-            "does that); on PX4 use its failure injection (SYS_FAILURE_EN, the `failure` command)"
+        reason = px4_cannot_run(self.scenario, bool(self.attach))
+        if reason is not None or sysid is None or not 1 <= sysid <= len(self.relays):
+            raise BackendUnsupported(reason or f"no started px4 instance for drone {sysid}")
+        instance = sysid - 1
+        if fault.type == "link":
+            self.relays[instance].up = bool(fault.up)
+        elif fault.type == "gps":
+            await self.set_param(instance, "SIM_GPS_USED", 0 if fault.lost else GPS_SATELLITES_OK)
+        elif fault.type == "battery":
+            assert fault.pct is not None
+            await self.set_param(instance, "SIM_BAT_MIN_PCT", fault.pct)
+            await self.set_param(instance, "SIM_BAT_DRAIN", 1)
+        else:
+            raise BackendUnsupported(NO_MOTOR_FAILURE if fault.type == "motor_failure" else NO_WIND)
+
+    async def set_param(self, instance: int, name: str, value: float) -> None:
+        """Set a parameter through PX4's shell client of that instance (not over the MAVLink link)."""
+        assert self.binary is not None
+        client = Path(os.path.abspath(self.binary)).parent / "px4-param"  # noqa: ASYNC240 (no I/O)
+        proc = await asyncio.create_subprocess_exec(
+            str(client),
+            "--instance",
+            str(instance),
+            "set",
+            name,
+            f"{value:g}",
+            cwd=self.workdir / f"px4-instance-{instance}",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            text = out.decode(errors="replace")[-300:]
+            raise BackendUnsupported(f"px4 instance {instance}: param set {name} failed: {text}")
 
     async def truth(self) -> list[dict[str, Any]] | None:
         return None

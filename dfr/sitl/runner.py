@@ -441,7 +441,13 @@ def make_backend(
 
 def _skip_reason(scenario: Scenario, opts: RunOptions) -> str | None:
     needs = set(scenario.spec.requires)
-    if opts.backend != "builtin" and "faults" in needs:
+    if opts.backend == "px4":
+        from dfr.sitl.px4 import px4_cannot_run
+
+        reason = px4_cannot_run(scenario, attached=bool(opts.attach))
+        if reason is not None:
+            return reason
+    elif opts.backend != "builtin" and "faults" in needs:
         return f"needs fault injection, which the {opts.backend} backend cannot do"
     uses_mqtt = any(s.incident is not None and s.incident.via == "mqtt" for s in scenario.spec.timeline)
     if (uses_mqtt or "mqtt" in needs) and not opts.mqtt_url:

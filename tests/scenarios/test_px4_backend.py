@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dfr.sitl.px4 import Px4Backend, parse_attach
-from dfr.sitl.runner import RunOptions, run_scenario
+from dfr.sitl.cli import comparison_problems, comparison_table
+from dfr.sitl.px4 import NO_WIND, Px4Backend, parse_attach, px4_cannot_run
+from dfr.sitl.relay import UdpRelay
+from dfr.sitl.runner import RunOptions, ScenarioResult, run_scenario
 from dfr.sitl.scenario import load_scenario
+from sim.harness import free_udp_base_port
 from tests.scenarios.conftest import SHIPPED
 
 PX4_BIN = os.environ.get("PX4_SITL_BIN")
@@ -56,7 +59,83 @@ def test_scenario_passes_on_real_px4(name: str, tmp_path: Path) -> None:
     assert result.verdict == "pass", "\n".join(result.failures)
 
 
-def test_fault_scenarios_are_skipped_on_px4_with_a_reason(tmp_path: Path) -> None:
-    scenario = load_scenario(SHIPPED / "link-loss-failsafe.yaml")
-    result = asyncio.run(run_scenario(scenario, RunOptions(backend="px4", px4_bin="/nonexistent/px4")))
-    assert result.verdict == "skipped" and "fault injection" in (result.error or "")
+def test_only_what_px4_sih_cannot_express_is_skipped_with_the_reason() -> None:
+    def reason(name: str, attached: bool = False) -> str | None:
+        return px4_cannot_run(load_scenario(SHIPPED / f"{name}.yaml"), attached)
+
+    for name in ("link-loss-failsafe", "gps-loss", "low-battery-return", "single-gunshot"):
+        assert reason(name) is None, name  # relay, SIH's GPS and battery parameters express these
+    assert reason("strong-wind") == NO_WIND
+    assert reason("link-loss-failsafe", attached=True) is not None
+    result = asyncio.run(
+        run_scenario(load_scenario(SHIPPED / "strong-wind.yaml"), RunOptions(backend="px4", px4_bin="/x/px4"))
+    )
+    assert result.verdict == "skipped" and "no wind model" in (result.error or "")
+
+
+@needs_px4
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "name", ["link-loss-failsafe", "gps-loss", "low-battery-return", "two-incidents-two-drones"]
+)
+def test_fault_and_fleet_scenarios_pass_on_real_px4(name: str, tmp_path: Path) -> None:
+    scenario = load_scenario(SHIPPED / f"{name}.yaml")
+    result = asyncio.run(
+        run_scenario(scenario, RunOptions(backend="px4", px4_bin=PX4_BIN, speed=5.0, report_dir=tmp_path))
+    )
+    assert result.verdict == "pass", "\n".join(result.failures)
+
+
+async def test_relay_forwards_both_ways_and_cuts_both_ways() -> None:
+    loop = asyncio.get_running_loop()
+    got: dict[str, asyncio.Queue[bytes]] = {"client": asyncio.Queue(), "vehicle": asyncio.Queue()}
+    senders: dict[str, tuple[str, int]] = {}
+
+    class Rx(asyncio.DatagramProtocol):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            senders[self.name] = addr
+            got[self.name].put_nowait(data)
+
+    base = free_udp_base_port(2)
+    client, _ = await loop.create_datagram_endpoint(lambda: Rx("client"), local_addr=("127.0.0.1", base))
+    vehicle, _ = await loop.create_datagram_endpoint(lambda: Rx("vehicle"), local_addr=("127.0.0.1", 0))
+    relay = UdpRelay(base + 1, base)
+    await relay.start()
+    try:
+        vehicle.sendto(b"hb", ("127.0.0.1", base + 1))  # the vehicle talks first, as PX4 does
+        assert await asyncio.wait_for(got["client"].get(), 5) == b"hb"
+        client.sendto(b"cmd", senders["client"])  # the controller answers whoever sent (the relay)
+        assert await asyncio.wait_for(got["vehicle"].get(), 5) == b"cmd"
+        relay.up = False
+        vehicle.sendto(b"lost-up", ("127.0.0.1", base + 1))
+        client.sendto(b"lost-down", senders["client"])
+        await asyncio.wait_for(relay.wait_dropped(2), 5)
+        relay.up = True
+        vehicle.sendto(b"back", ("127.0.0.1", base + 1))
+        assert await asyncio.wait_for(got["client"].get(), 5) == b"back"  # "lost-up" never arrived
+        assert got["vehicle"].empty() and relay.counters.to_client == 2
+    finally:
+        relay.close()
+        client.close()
+        vehicle.close()
+
+
+def test_comparison_flags_different_verdicts_and_ratios_outside_the_band() -> None:
+    def res(name: str, verdict: str, tts: float | None) -> ScenarioResult:
+        return ScenarioResult(name, name, verdict, time_to_scene_s=tts)
+
+    pairs = [
+        (res("a", "pass", 90.0), res("a", "pass", 94.0)),
+        (res("b", "pass", 90.0), res("b", "fail", 94.0)),
+        (res("c", "pass", 90.0), res("c", "pass", 120.0)),
+        (res("d", "pass", None), res("d", "pass", None)),
+    ]
+    table = comparison_table(pairs, 5.0)
+    assert "| a | pass | 90 s | pass | 94 s | 1.04 |  |" in table
+    assert "verdict pass on builtin, fail on px4" in table
+    assert "ratio 1.33 outside" in table
+    assert "2 of 4 scenarios agree" in table
+    assert not comparison_problems(*pairs[0]) and comparison_problems(*pairs[2])
