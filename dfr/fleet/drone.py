@@ -83,6 +83,10 @@ def _fence_difference(sent: GeofenceData, stored: GeofenceData) -> str | None:
     return None
 
 
+TELEMETRY_HZ = 10.0
+"""Position and velocity messages per vehicle second that dfr asks for (see `Drone._set_rates`)."""
+
+
 class CommandRefused(RuntimeError):
     """The autopilot refused or did not acknowledge a command; the message says which and why."""
 
@@ -167,6 +171,23 @@ class Drone:
             self._tasks.append(
                 asyncio.create_task(self._consume(sub, handler), name=f"drone-{self.id}-telemetry-{name}")
             )
+        self._tasks.append(asyncio.create_task(self._set_rates(), name=f"drone-{self.id}-telemetry-rates"))
+
+    async def _set_rates(self) -> None:
+        """Ask for position and velocity at `TELEMETRY_HZ` instead of PX4's 50 and 30 Hz.
+
+        dfr needs metres, not attitude-loop detail, and a fleet (or a simulator running faster than real
+        time) at PX4's rates floods MAVSDK's callback queue, which then drops callbacks of every kind,
+        flight-mode changes included ("a subscriber is not keeping up", seen at 5x on real PX4 SITL).
+        """
+        for what, call in (
+            ("position", self.telemetry.set_rate_position),
+            ("velocity", self.telemetry.set_rate_velocity_ned),
+        ):
+            try:
+                await call(TELEMETRY_HZ)
+            except Exception as e:  # an autopilot that refuses keeps its own rate: slower, still correct
+                log.warning("drone %s: %s rate not set: %s", self.id, what, e)
 
     async def stop(self) -> None:
         for t in self._tasks:
