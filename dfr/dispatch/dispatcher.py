@@ -418,7 +418,31 @@ class Dispatcher:
         for mission in await self.missions.list(state=S.QUEUED, limit=100):
             if self._closing:
                 return
+            if await self._expire_if_overdue(mission):
+                continue
             await self.try_launch(mission.id)
+
+    async def _expire_if_overdue(self, mission: Mission) -> bool:
+        """End a queued launch whose deadline (policy, simulated seconds from the call) has passed."""
+        rule = mission.decision.policy.split(":", 1)[-1] if mission.decision is not None else None
+        deadline = self.policy.queue_deadline_for(rule)
+        waited = (_now() - mission.created_at).total_seconds() * self.time_scale
+        if waited < deadline:
+            return False
+        async with self._lock:  # no launch decision in between: only a mission still queued expires
+            current = await self.missions.get(mission.id)
+            if current is None or current.state is not S.QUEUED:
+                return False
+            await self._step(
+                mission.id,
+                S.ABORTED,
+                actor="policy:queue-deadline",
+                reason=(
+                    f"expired: no drone could launch within {deadline:.0f} s of the call "
+                    f"(last: {current.reason or 'no drone available'})"
+                )[:500],
+            )
+        return True
 
     # ------------------------------------------------------------------ flight supervision
     def _spawn_flight(self, mission: Mission, resume: str | None) -> None:

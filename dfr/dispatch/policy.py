@@ -88,6 +88,8 @@ class Rule(_Strict):
     approval_timeout_s: Seconds = 120.0
     on_timeout: Literal["launch", "decline"] = "decline"
     """What happens when nobody answers an approval request in time; only used by require_approval."""
+    queue_deadline_s: Seconds | None = None
+    """How long a launch may wait for a drone before the call is given up (None: the policy's)."""
 
     @field_validator("kinds")
     @classmethod
@@ -133,6 +135,9 @@ class _PolicyFields(_Strict):
     hover_endurance_s: Seconds = 2400.0
     """Battery model: a full battery lasts this long in a hover (see dfr.dispatch.selection)."""
     climb_m_s: Seconds = 2.5
+    queue_deadline_s: Seconds = 600.0
+    """A launch that found no drone waits in the queue at most this long (simulated seconds from the
+    call) before it ends with the reason; a drone over a scene whose moment has passed helps nobody."""
 
 
 def _rule_problems(rules: list[Rule]) -> list[tuple[int, str]]:
@@ -175,6 +180,13 @@ class Policy(_PolicyFields):
     def rule_for(self, kind: str, priority: int) -> Rule | None:
         """The first rule that covers this incident, or None."""
         return next((r for r in self.rules if r.matches(kind, priority)), None)
+
+    def queue_deadline_for(self, rule_name: str | None) -> float:
+        """Seconds a launch decided by the rule so named may wait for a drone (the policy's if unset)."""
+        rule = next((r for r in self.rules if r.name == rule_name), None)
+        if rule is not None and rule.queue_deadline_s is not None:
+            return rule.queue_deadline_s
+        return self.queue_deadline_s
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -252,3 +252,29 @@ async def test_recall_sends_the_drone_home_along_its_route(tmp_path: Path) -> No
                 assert any(e["actor"] == "pilot1" for e in events)  # the recall is on the record
                 r = await client.post(f"/api/v1/missions/{m['id']}/recall", json={})
                 assert r.status_code == 409  # nothing left to recall
+
+
+async def test_queued_call_expires_at_its_policy_deadline(tmp_path: Path) -> None:
+    """A call that waits for a drone longer than the policy's queue deadline ends with the reason, rather
+    than launching long after its moment (a real afternoon of calls stranded half of them in the queue)."""
+    import yaml
+
+    policy = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
+    policy["queue_deadline_s"] = 60
+    policy_path = tmp_path / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:  # only cv-1 is up
+        settings = settings_for(tmp_path, sim.base_port).model_copy(update={"policy": str(policy_path)})
+        async with running_service(settings) as svc:
+            await svc.fleet.wait_ready("cv-1")
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
+                first = await post(client, report("q-1", *NEAR_CIVIC))
+                await mission_of(client, first, lambda m: m["state"] == "en_route", 30)
+                waiting = await post(client, report("q-2", 32.6300, -117.0900))
+                await mission_of(client, waiting, lambda m: m["state"] == "queued", 10)
+                m = await mission_of(client, waiting, lambda m: m["state"] == "aborted", 30)
+                assert "expired" in m["reason"] and "60 s" in m["reason"], m
+                assert m["drone_id"] is None
+                flying = await mission_of(client, first, lambda m: True, 5)
+                assert flying["state"] in ("en_route", "on_scene", "returning")  # cv-1 was busy all along

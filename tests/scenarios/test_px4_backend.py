@@ -139,3 +139,34 @@ def test_comparison_flags_different_verdicts_and_ratios_outside_the_band() -> No
     assert "ratio 1.33 outside" in table
     assert "2 of 4 scenarios agree" in table
     assert not comparison_problems(*pairs[0]) and comparison_problems(*pairs[2])
+
+
+@needs_px4
+@pytest.mark.integration
+def test_make_safe_on_real_px4(tmp_path: Path) -> None:
+    """The same safety actions against real PX4 SIH: airborne -> RTL, armed on the ground -> disarm."""
+    from dfr.dispatch.safety import SafeAction, make_safe
+    from dfr.fleet.fleet import Fleet, default_links
+
+    scenario = load_scenario(SHIPPED / "two-incidents-two-drones.yaml")
+
+    async def run() -> None:
+        async with Px4Backend(scenario, 5.0, tmp_path, binary=PX4_BIN) as px4:
+            ids = list(scenario.drone_ids)
+            fleet = Fleet(default_links(ids, base_port=px4.base_port))
+            await fleet.start()
+            try:
+                flying, grounded = [await fleet.wait_ready(i, 60) for i in ids]
+                await flying.arm_and_takeoff(15.0, time_scale=5.0)
+                await flying.wait_for(lambda s: (s.rel_alt_m or 0) > 10, 60)
+                await grounded.action.arm()
+                await grounded.wait_for(lambda s: s.armed, 20)
+                assert (await make_safe(flying, pilot_holds=False))[0] is SafeAction.RETURNED
+                await flying.wait_for(lambda s: s.flight_mode == "RETURN_TO_LAUNCH", 20)
+                assert (await make_safe(grounded, pilot_holds=False))[0] is SafeAction.DISARMED
+                await grounded.wait_for(lambda s: not s.armed, 20)
+                await flying.wait_for(lambda s: not s.armed and not s.in_air, 120)
+            finally:
+                await fleet.stop()
+
+    asyncio.run(run())
