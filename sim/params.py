@@ -109,6 +109,7 @@ class Params:
             raise ParamError(f"{name}: value must be finite")
         if p.ptype == INT32:
             value = float(round(value))
+        stored_before = {n: q.value for n, q in self._p.items() if n in (name, "MPC_XY_CRUISE")}
         p.value = value
         changed = [p]
         # PX4 constrains the cruise speed to the maximum speed (and says so).
@@ -122,7 +123,7 @@ class Params:
             if now is None:
                 self._applied[c.name] = c.value
                 self._pending.pop(c.name, None)
-            else:
+            elif stored_before.get(c.name) != c.value:  # setting the stored value again changes nothing
                 self._pending[c.name] = now + PARAM_APPLY_DELAY_S
         return changed
 

@@ -45,3 +45,12 @@ def test_param_set_takes_effect_after_the_delay() -> None:
     assert any("Using default takeoff altitude: 40.0 m" in t.text for t in v.pop_status_texts())
     run(v, 40.0)
     assert v.rel_alt > 35.0
+
+
+def test_setting_the_same_value_again_does_not_delay_it_again() -> None:
+    v = make()
+    link = VehicleLink(v, ("127.0.0.1", 9))
+    _set_over_the_link(link, "MIS_TAKEOFF_ALT", 40.0)
+    run(v, PARAM_APPLY_DELAY_S + 0.02)
+    _set_over_the_link(link, "MIS_TAKEOFF_ALT", 40.0)  # a client confirming what it already set
+    assert v.params["MIS_TAKEOFF_ALT"] == 40.0
