@@ -83,6 +83,8 @@ def _fence_difference(sent: GeofenceData, stored: GeofenceData) -> str | None:
     return None
 
 
+COMMAND_RETRIES = 1
+"""Extra sends of an idempotent command that was not acknowledged (MAVSDK itself retransmits first)."""
 TELEMETRY_HZ = 10.0
 """Position and velocity messages per vehicle second that dfr asks for (see `Drone._set_rates`)."""
 
@@ -267,11 +269,19 @@ class Drone:
         return distance_m(s.lat, s.lon, lat, lon)
 
     # ------------------------------------------------------------------ commands
-    async def _do(self, what: str, call: Awaitable[Any]) -> None:
-        try:
-            await call
-        except ActionError as e:
-            raise CommandRefused(f"{self.id}: {what} refused by the autopilot: {e.result.name}") from e
+    async def _do(self, what: str, call: Callable[[], Awaitable[Any]], *, retry: bool = True) -> None:
+        """Send a command; a TIMEOUT (no acknowledgement: a lost packet, a busy autopilot) is sent once
+        more when the command is idempotent (`retry`), a refusal never is."""
+        for attempt in range(1 + COMMAND_RETRIES if retry else 1):
+            try:
+                await call()
+                return
+            except ActionError as e:
+                code = getattr(e.result, "result", e.result)  # ActionResult, or its Result enum
+                name = str(getattr(code, "name", code))
+                if name != "TIMEOUT" or attempt == COMMAND_RETRIES or not retry:
+                    raise CommandRefused(f"{self.id}: {what} refused by the autopilot: {name}") from e
+                log.warning("drone %s: %s not acknowledged; sending it again", self.id, what)
 
     async def set_params(
         self, params: dict[str, float], *, deadline_s: float = 10.0, time_scale: float = 1.0
@@ -355,17 +365,19 @@ class Drone:
         PX4's 2.5 m default on real PX4). The flight procedure still checks where the climb ended.
         """
         await self.set_params({"MIS_TAKEOFF_ALT": altitude_m}, time_scale=time_scale)
-        await self._do("arm", self.action.arm())
-        await self._do("takeoff", self.action.takeoff())
+        await self._do("arm", lambda: self.action.arm())
+        await self._do("takeoff", lambda: self.action.takeoff(), retry=False)  # a second one may be refused
 
     async def disarm(self) -> None:
-        await self._do("disarm", self.action.disarm())
+        await self._do("disarm", lambda: self.action.disarm())
 
     async def goto(self, lat: float, lon: float, rel_alt_m: float) -> None:
         home = self.state.home
         if home is None:
             raise CommandRefused(f"{self.id}: no home position yet")
-        await self._do("go-to", self.action.goto_location(lat, lon, home[2] + rel_alt_m, float("nan")))
+        await self._do(
+            "go-to", lambda: self.action.goto_location(lat, lon, home[2] + rel_alt_m, float("nan"))
+        )
 
     async def change_altitude(self, rel_alt_m: float) -> None:
         """Climb or descend to `rel_alt_m` above home over the current position (a go-to to here: PX4
@@ -376,12 +388,12 @@ class Drone:
         await self.goto(s.lat, s.lon, rel_alt_m)
 
     async def set_speed(self, speed_m_s: float) -> None:
-        await self._do("change speed", self.action.set_current_speed(speed_m_s))
+        await self._do("change speed", lambda: self.action.set_current_speed(speed_m_s))
 
     async def orbit(self, lat: float, lon: float, radius_m: float, speed_m_s: float) -> None:
         await self._do(
             "orbit",
-            self.action.do_orbit(
+            lambda: self.action.do_orbit(
                 radius_m,
                 speed_m_s,
                 OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER,
@@ -392,10 +404,10 @@ class Drone:
         )
 
     async def hold(self) -> None:
-        await self._do("hold", self.action.hold())
+        await self._do("hold", lambda: self.action.hold())
 
     async def return_to_launch(self) -> None:
-        await self._do("return to launch", self.action.return_to_launch())
+        await self._do("return to launch", lambda: self.action.return_to_launch())
 
     async def land(self) -> None:
-        await self._do("land", self.action.land())
+        await self._do("land", lambda: self.action.land())

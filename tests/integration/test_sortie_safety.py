@@ -112,3 +112,20 @@ async def test_flight_that_fails_in_the_air_sends_the_drone_home_and_frees_it(
     messages = [r.getMessage() for r in caplog.records]
     assert any("recording the failure failed" in m for m in messages), messages[-20:]
     assert any("sent home" in m for m in messages)
+
+
+async def test_unacknowledged_command_is_sent_again_then_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A command nobody acknowledges (link down) is sent once more, then reported as a TIMEOUT refusal."""
+    from dfr.fleet.drone import CommandRefused
+
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        fleet = await _fleet(sim, ["cv-1"])
+        try:
+            drone = fleet.drone("cv-1")
+            assert sim.control is not None
+            await sim.control.request(op="link", drone=1, up=False)
+            with pytest.raises(CommandRefused, match="hold refused by the autopilot: TIMEOUT"):
+                await drone.hold()
+            assert any("sending it again" in r.getMessage() for r in caplog.records)
+        finally:
+            await fleet.stop()
