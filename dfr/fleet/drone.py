@@ -27,9 +27,7 @@ from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence
 log = logging.getLogger(__name__)
 
 # PX4 parameters that are integers on the autopilot (set with set_param_int); all others are floats.
-INT_PARAMS = frozenset(
-    {"NAV_DLL_ACT", "GF_ACTION", "COM_DL_LOSS_T", "COM_LOW_BAT_ACT", "GF_PREDICT", "SYS_FAILURE_EN"}
-)
+INT_PARAMS = frozenset({"NAV_DLL_ACT", "GF_ACTION", "COM_DL_LOSS_T", "COM_LOW_BAT_ACT", "GF_PREDICT"})
 
 
 def _reason(e: Exception) -> str:
