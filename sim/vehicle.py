@@ -64,7 +64,7 @@ CMD_CHANGE_SPEED = plans.DO_CHANGE_SPEED
 
 # --- vehicle physics ---------------------------------------------------------------------------------
 V_MAX_AIR_AT_45 = 10.1  # m/s, SIH quad top airspeed at MPC_TILTMAX_AIR = 45 deg (response-1km captures)
-DRAG_PER_S = G * math.tan(math.radians(45.0)) / V_MAX_AIR_AT_45  # first-order drag, 1/s
+DRAG_PER_S = G * math.tan(math.radians(45.0)) / V_MAX_AIR_AT_45  # first-order drag at SIH_KDV 1, 1 kg; 1/s
 TAU_ATTITUDE_S = 0.3  # tilt (thrust direction) response
 TAU_CLIMB_S = 0.3  # vertical speed response
 
@@ -343,7 +343,14 @@ class Vehicle:
         self._p_b_up = 4.0 * self._p_acc_up**2 / self._p_jerk
         self._p_b_dn = 4.0 * self._p_acc_dn**2 / self._p_jerk
         tilt = min(max(p["MPC_TILTMAX_AIR"], 5.0), 89.0)
-        self._p_amax = G * math.tan(math.radians(tilt))
+        # SIH's airframe: first-order drag SIH_KDV (N per m/s) on SIH_MASS, and at most 4 x SIH_T_MAX of
+        # thrust, of which what lifts the weight is not left for accelerating sideways. At PX4's defaults
+        # (1 kg, 1.0, 5 N, 45 deg) the tilt limit binds and the drag is the one tuned on the captures.
+        mass = max(0.05, p["SIH_MASS"])
+        self._p_drag = DRAG_PER_S * max(0.0, p["SIH_KDV"]) / mass
+        thrust_acc = 4.0 * max(0.0, p["SIH_T_MAX"]) / mass
+        spare = math.sqrt(thrust_acc * thrust_acc - G * G) if thrust_acc > G else 0.0
+        self._p_amax = min(G * math.tan(math.radians(tilt)), spare)
         self._p_up = max(0.1, p["MPC_Z_V_AUTO_UP"])
         self._p_dn = max(0.1, p["MPC_Z_V_AUTO_DN"])
         self._p_tko_speed = max(0.1, p["MPC_TKO_SPEED"])
@@ -459,7 +466,7 @@ class Vehicle:
                 afn, afe = atn, ate
             evn, eve = vcn - vn, vce - ve
             ki = XY_VEL_I_DIRECT if self._direct else XY_VEL_I
-            kff = DRAG_FEED_FORWARD * DRAG_PER_S
+            kff = DRAG_FEED_FORWARD * self._p_drag
             acn = afn + XY_VEL_P * evn + self._in + kff * (vcn - self.wind_n)
             ace = afe + XY_VEL_P * eve + self._ie + kff * (vce - self.wind_e)
             amax = self._p_amax
@@ -474,7 +481,7 @@ class Vehicle:
                 self._in += ki * evn * dt
                 self._ie += ki * eve * dt
             if self._settled:
-                need = -(1.0 - DRAG_FEED_FORWARD) * DRAG_PER_S
+                need = -(1.0 - DRAG_FEED_FORWARD) * self._p_drag
                 k = dt / HOLD_RELAX_S
                 self._in += (need * self.wind_n - self._in) * k
                 self._ie += (need * self.wind_e - self._ie) * k
@@ -521,8 +528,9 @@ class Vehicle:
                 self._yaw_step(dt)
                 return
         # airframe: thrust tilt minus first-order drag on the air-relative velocity
-        vn += (ax - DRAG_PER_S * (vn - self.wind_n)) * dt
-        ve += (ay - DRAG_PER_S * (ve - self.wind_e)) * dt
+        drag = self._p_drag
+        vn += (ax - drag * (vn - self.wind_n)) * dt
+        ve += (ay - drag * (ve - self.wind_e)) * dt
         self.vn, self.ve = vn, ve
         self.north += vn * dt
         self.east += ve * dt
