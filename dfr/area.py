@@ -17,7 +17,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal, get_args
 
@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
+from dfr.airframe import AirframeError, AirframeProfile, airframe_path, load_airframe
 from dfr.yamldoc import (
     DocumentError,
     Problem,
@@ -134,6 +135,9 @@ class Drone(_Strict):
     max_speed_m_s: float | None = Field(default=None, gt=0.0, le=40.0, allow_inf_nan=False)
     params: dict[ParamName, ParamValue] = Field(default_factory=dict)
     camera: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+    # The airframe profile: a name in missions/airframes/ (or a path to a profile file). Its parameters
+    # go first, the drone's own `params` on top; its top speed is the default `max_speed_m_s`.
+    airframe: str | None = Field(default=None, pattern=r"^([a-z0-9][a-z0-9-]{0,63}|[^\x00]{1,500}\.yaml)$")
 
 
 class AreaFile(_Strict):
@@ -238,6 +242,12 @@ class Area:
     default_altitude_m: float = 60.0
     home_alt_amsl_m: float = 0.0
     source: Path | None = None
+    profiles: dict[str, AirframeProfile] = field(default_factory=dict)
+    """Drone id -> its airframe profile, for drones that name one."""
+
+    def profile(self, drone_id: str) -> AirframeProfile | None:
+        """The airframe profile of a drone, if its entry names one."""
+        return self.profiles.get(drone_id)
 
     def dock(self, dock_id: str) -> Dock:
         """The dock with this id; KeyError if there is none."""
@@ -422,6 +432,7 @@ def load_area(path: str | os.PathLike[str]) -> Area:
     label = ydoc.label
 
     _check_spec(ydoc, spec)
+    drones, profiles = _resolve_airframes(ydoc, spec, area_path)
 
     gj_label = str(area_path.parent / spec.geojson)
     gdoc = YamlDoc(gj_label)
@@ -443,7 +454,7 @@ def load_area(path: str | os.PathLike[str]) -> Area:
         illustrative=spec.illustrative,
         notice=spec.notice,
         docks=tuple(spec.docks),
-        drones=tuple(spec.drones),
+        drones=drones,
         operating_area=operating_area,
         zones=tuple(zones),
         wind=spec.wind,
@@ -453,7 +464,39 @@ def load_area(path: str | os.PathLike[str]) -> Area:
         if spec.home_alt_amsl_m is not None
         else spec.docks[0].alt_amsl_m,
         source=area_path,
+        profiles=profiles,
     )
+
+
+def _resolve_airframes(
+    doc: YamlDoc, spec: AreaFile, area_path: Path
+) -> tuple[tuple[Drone, ...], dict[str, AirframeProfile]]:
+    """Each drone with its profile applied (profile params first, its own on top), and the profiles."""
+    drones: list[Drone] = []
+    profiles: dict[str, AirframeProfile] = {}
+    for i, d in enumerate(spec.drones):
+        if d.airframe is None:
+            drones.append(d)
+            continue
+        path = (
+            area_path.parent / d.airframe
+            if d.airframe.endswith(".yaml")
+            else airframe_path(area_path.parent, d.airframe)
+        )
+        try:
+            profile = load_airframe(path)
+        except AirframeError as e:
+            first = e.problems[0].message if e.problems else "unreadable"
+            doc.add(("drones", i, "airframe"), f"airframe {d.airframe!r} ({path}): {first}")
+            drones.append(d)
+            continue
+        profiles[d.id] = profile
+        update = {
+            "params": {**profile.params, **d.params},
+            "max_speed_m_s": d.max_speed_m_s if d.max_speed_m_s is not None else profile.max_speed_m_s,
+        }
+        drones.append(d.model_copy(update=update))
+    return tuple(drones), profiles
 
 
 def _duplicates(doc: YamlDoc, ids: Sequence[str], prefix: str, what: str) -> None:

@@ -283,7 +283,8 @@ async def _launch(
         "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
         "MPC_XY_CRUISE": plan.response_speed_m_s,
     }
-    params = {**plan.params, **speed_params, "MIS_TAKEOFF_ALT": plan.altitude_m}
+    # The drone's (airframe profile's) own speed limits win over the defaults derived from its speed.
+    params = {**speed_params, **plan.params, "MIS_TAKEOFF_ALT": plan.altitude_m}
     await _act(control, drone.set_params, params, time_scale=scale)
     if plan.fence:
         await _act(control, drone.upload_fence, plan.fence)

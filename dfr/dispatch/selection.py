@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from shapely.geometry import Point
 
+from dfr.airframe import AirframeProfile
 from dfr.area import Area
 from dfr.dispatch.policy import Policy, _distinct
 from dfr.dispatch.sortie import SortiePlan, plan_sortie
@@ -124,11 +125,17 @@ def cruise_effort(speed_m_s: float) -> float:
     return 1.0 + 0.5 * (speed_m_s / 10.0) ** 2
 
 
-def battery_needed_pct(plan: SortiePlan, policy: Policy, speed_m_s: float) -> float:
-    """Per cent of a full battery the whole sortie uses: climb, out, loiter, back, descent."""
+def battery_needed_pct(
+    plan: SortiePlan, policy: Policy, speed_m_s: float, profile: AirframeProfile | None = None
+) -> float:
+    """Per cent of a full battery the whole sortie uses: climb, out, loiter, back, descent.
+
+    The climb rate and the hover endurance are the airframe profile's when the drone has one."""
     if not (math.isfinite(speed_m_s) and speed_m_s > 0):
         raise ValueError(f"speed_m_s must be a finite positive number, got {speed_m_s!r}")
-    vertical_s = plan.altitude_m / policy.climb_m_s
+    climb = profile.climb_m_s if profile is not None else policy.climb_m_s
+    endurance = profile.hover_endurance_s if profile is not None else policy.hover_endurance_s
+    vertical_s = plan.altitude_m / climb
     leg_s = horizontal_time_s(plan.route.length_m, speed_m_s)
     hover_equivalent_s = (
         vertical_s * CLIMB_EFFORT  # climb at the dock
@@ -136,7 +143,7 @@ def battery_needed_pct(plan: SortiePlan, policy: Policy, speed_m_s: float) -> fl
         + policy.loiter_s  # orbit or hold over the scene
         + vertical_s  # descent onto the dock
     )
-    return 100.0 / policy.hover_endurance_s * hover_equivalent_s
+    return 100.0 / endurance * hover_equivalent_s
 
 
 def _pct(value: float) -> str:
@@ -198,14 +205,16 @@ def choose_drone(
     failures: list[PlanError] = []
     planned: list[tuple[Choice, float]] = []
     # Drones sharing a dock and a speed get the same plan; planning is the only costly step.
-    cache: dict[tuple[float, float, float], SortiePlan | PlanError] = {}
+    cache: dict[tuple[float, float, float, float], SortiePlan | PlanError] = {}
     for c in candidates:
         reason = _precheck(area, policy, c, scene)
         if reason is not None:
             rejections.append(Rejection(c.drone_id, reason))
             continue
         cruise = _achievable(area, c)
-        key = (c.lat, c.lon, cruise)
+        profile = area.profile(c.drone_id)
+        climb = profile.climb_m_s if profile is not None else policy.climb_m_s
+        key = (c.lat, c.lon, cruise, climb)
         if key not in cache:
             try:
                 cache[key] = plan_sortie(
@@ -214,7 +223,7 @@ def choose_drone(
                     scene,
                     altitude_m=policy.altitude_m,
                     cruise_m_s=cruise,
-                    climb_m_s=policy.climb_m_s,
+                    climb_m_s=climb,
                     orbit_radius_m=policy.orbit_radius_m,
                     buffer_m=policy.buffer_m,
                     allow_standoff=policy.allow_standoff,
@@ -230,7 +239,7 @@ def choose_drone(
             continue
         battery = c.battery_pct
         assert battery is not None  # _precheck refused unknown levels
-        need = battery_needed_pct(plan, policy, cruise)
+        need = battery_needed_pct(plan, policy, cruise, profile)
         if need + policy.battery_reserve_pct > battery:
             rejections.append(
                 Rejection(

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from dfr.airframe import airframe_path
 from dfr.sitl.scenario import Fault, Scenario
 from sim.harness import SimProcess
 
@@ -157,6 +158,12 @@ def derive_area(scenario: Scenario, workdir: Path) -> Path:
                 d["params"] = {**(d.get("params") or {}), **setup.params}
             drones.append(d)
         data["drones"] = drones
+    for d in data.get("drones", []):  # profiles are found next to the original area, not the copy
+        name = d.get("airframe")
+        if isinstance(name, str):
+            d["airframe"] = str(
+                (src.parent / name).resolve() if name.endswith(".yaml") else airframe_path(src.parent, name)
+            )
     if spec.wind is not None:
         data["wind"] = {"north_m_s": spec.wind.north_m_s, "east_m_s": spec.wind.east_m_s}
     out = workdir / f"{src.stem}.sitl.yaml"
