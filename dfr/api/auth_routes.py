@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dfr.api.ratelimit import limit
 from dfr.api.routes import _problem
+from dfr.api.signin import admit_sign_in
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
 from dfr.auth.deps import bearer_token, user_store
 from dfr.auth.users import MAX_PASSWORD, USERNAME_PATTERN, AccountError, UserStore
@@ -55,13 +55,13 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong cre
 
 @router.post("/auth/login", response_model=SignedIn, summary="Sign in", responses=_AUTH_ERRORS)
 async def login(body: Credentials, request: Request, response: Response, users: Users) -> SignedIn:
-    client = request.client.host if request.client else "unknown"
     settings = getattr(request.app.state, "settings", None) or Settings()
-    limit(request, "sign-in", f"{body.username}@{client}", settings.login_rate_per_min)
-    try:
-        token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")
-    except AccountError as e:
-        raise HTTPException(401, detail=_problem("unauthenticated", str(e))) from None
+    with admit_sign_in(request, settings, body.username):  # 429/503 before any hash is spent
+        client = request.state.client
+        try:
+            token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")
+        except AccountError as e:
+            raise HTTPException(401, detail=_problem("unauthenticated", str(e))) from None
     response.set_cookie(
         COOKIE,
         token,
