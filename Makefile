@@ -34,7 +34,16 @@ $(LEAFLET_DIR)/leaflet.js: $(NPM_STAMP)
 	cp -R node_modules/leaflet/dist/images $(LEAFLET_DIR)/images
 	@touch $@
 
-panel-assets: $(LEAFLET_DIR)/leaflet.js
+# Swagger UI for /docs, from npm too: the API documentation works on a closed network.
+SWAGGER_DIR := dfr/panel/static/vendor/swagger-ui
+SWAGGER_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE
+
+$(SWAGGER_DIR)/swagger-ui-bundle.js: $(NPM_STAMP)
+	rm -rf $(SWAGGER_DIR) && mkdir -p $(SWAGGER_DIR)
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_DIR)/
+	@touch $@
+
+panel-assets: $(LEAFLET_DIR)/leaflet.js $(SWAGGER_DIR)/swagger-ui-bundle.js
 
 # Debian packages the integration tests use (mosquitto, chromium, PostgreSQL); only as root.
 system-deps:

@@ -90,16 +90,15 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 def _check_media_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
-    if content_type is None:
-        return  # some bridges send no type at all; JSON is the only thing this endpoint takes
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    # No type at all is refused too (dfr.api.forgery does so first): a cross-origin form or "simple"
+    # fetch can send a body without one, and a bridge can always say application/json.
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
         raise HTTPException(
             415,
             detail=_problem(
                 "unsupported_media_type",
-                f"body must be JSON (Content-Type: application/json), not {media_type}",
+                f"body must be JSON (Content-Type: application/json), not {media_type or 'untyped'}",
             ),
         )
 
