@@ -16,7 +16,7 @@ from dfr.api.routes import _problem
 from dfr.api.signin import admit_sign_in
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
 from dfr.auth.deps import bearer_token, user_store
-from dfr.auth.users import MAX_PASSWORD, USERNAME_PATTERN, AccountError, UserStore
+from dfr.auth.users import MAX_PASSWORD, SOURCE_PATTERN, USERNAME_PATTERN, AccountError, UserStore
 from dfr.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -48,6 +48,11 @@ class NewUser(BaseModel):
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=MAX_PASSWORD)
     role: Role
+    sources: list[Annotated[str, Field(pattern=SOURCE_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Feed accounts: the incident sources it may report as (then no one else may).",
+    )
 
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong credentials"}}
@@ -97,7 +102,7 @@ async def list_users(_: AdminDep, users: Users) -> dict[str, Any]:
 @router.post("/users", status_code=201, response_model=Me, summary="Create an account (admins only)")
 async def add_user(body: NewUser, who: AdminDep, users: Users) -> Me:
     try:
-        await users.add(body.username, body.password, body.role, actor=who.username)
+        await users.add(body.username, body.password, body.role, actor=who.username, sources=body.sources)
     except AccountError as e:
         raise HTTPException(409, detail=_problem("conflict", str(e), "username")) from None
     return Me(username=body.username, role=body.role)

@@ -9,7 +9,7 @@ read into memory. The OpenAPI document still shows `IncidentReport` as the body 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,11 +18,14 @@ from fastapi.responses import JSONResponse
 
 from dfr.api.ratelimit import limit
 from dfr.api.schemas import MAX_OFFSET, AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
+from dfr.api.sources import check_source
 from dfr.auth import FeedDep, ViewerDep
+from dfr.auth.deps import user_store
 from dfr.domain.incidents import (
     EXAMPLE_911_REPORT,
     EXAMPLE_GUNSHOT_REPORT,
     Incident,
+    IncidentReport,
     IncidentStatus,
     RejectCode,
     ReportRejected,
@@ -133,6 +136,11 @@ _REPORT_BODY: dict[str, Any] = {
     responses={
         200: {"model": IngestResponse, "description": "Merged into an open incident, or a repeat."},
         201: {"description": "A new incident was opened."},
+        403: {
+            "model": ErrorBody,
+            "description": "The role may not submit, or may not report as this source.",
+        },
+        409: {"model": ErrorBody, "description": "This (source, external_id) was stored with other values."},
         413: {"model": ErrorBody, "description": "Body larger than max_payload_bytes."},
         415: {"model": ErrorBody, "description": "Body is not JSON."},
         422: {"model": ErrorBody, "description": "Malformed JSON, invalid field, or a stale/future time."},
@@ -155,8 +163,19 @@ async def post_incident(
     limit(request, "ingest", who.username, settings.ingest_rate_per_min)
     _check_media_type(request)
     body = await read_limited_body(request, settings.max_payload_bytes)
+
+    async def may_report(report: IncidentReport) -> None:
+        await check_source(who, report.source, user_store(request), settings)
+
     return await ingest_body(
-        request, response, store, body, now=clock(), actor=f"api:{who.username}", settings=settings
+        request,
+        response,
+        store,
+        body,
+        now=clock(),
+        actor=f"api:{who.username}",
+        settings=settings,
+        authorize=may_report,
     )
 
 
@@ -170,21 +189,41 @@ async def ingest_body(
     actor: str,
     settings: Settings,
     source: str | None = None,
+    authorize: Callable[[IncidentReport], Awaitable[None]] | None = None,
 ) -> IngestResponse:
     """Validate, store (committed before this returns), run the ingest hooks, and answer.
 
     Shared by the session-authenticated route and the signed webhook; ``source`` set: the report must
-    name that source (a webhook secret is issued per source, so it may only speak for that source).
+    name that source (a webhook secret is issued per source, so it may only speak for that source);
+    ``authorize``: raises if the caller may not report this (see dfr.api.sources).
+
+    A repeat of a stored (source, external_id) whose content differs is answered 409 with the fields that
+    differ: the stored report stands (ids are idempotency keys), and the conflict is on the audit log for
+    the operators (``report.conflicting_repeat``) instead of being acknowledged as a plain repeat.
     """
     report = validate_report(body, now=now, settings=settings)
     if source is not None and report.source != source:
         raise HTTPException(
             403,
             detail=_problem(
-                "forbidden", f"signed by source {source!r} but the report names {report.source!r}", "source"
+                "forbidden", "the report names another source than the one that signed it", "source"
             ),
         )
+    if authorize is not None:
+        await authorize(report)
     result = await store.ingest(report, actor=actor, received_at=now)
+    if result.conflicting_fields:
+        fields = ", ".join(result.conflicting_fields)
+        raise HTTPException(
+            409,
+            detail=_problem(
+                "conflicting_repeat",
+                f"report {report.external_id!r} of {report.source!r} was already stored (incident "
+                f"{result.incident.id}) with other values of: {fields}. The stored report stands; this "
+                "conflict is on the audit log for the operators.",
+                "external_id",
+            ),
+        )
     for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
         await hook(result)
     response.status_code = 201 if result.created else 200

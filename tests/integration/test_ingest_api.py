@@ -225,7 +225,7 @@ async def test_migration_matches_the_models_and_is_idempotent(db_url: str) -> No
             assert await conn.run_sync(diff) == []
             assert (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar() == "0004"  # head revision
+            ).scalar() == "0005"  # head revision
     finally:
         await engine.dispose()
 
