@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dfr.api.ratelimit import limit
+from dfr.api.redact import public_entry
 from dfr.api.schemas import MAX_OFFSET, AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
 from dfr.api.sources import check_source
 from dfr.auth import FeedDep, ViewerDep
@@ -31,6 +32,7 @@ from dfr.domain.incidents import (
     ReportRejected,
     validate_report,
 )
+from dfr.domain.reach import check_reach
 from dfr.settings import Settings
 from dfr.store import MAX_PAGE, Store
 
@@ -143,7 +145,11 @@ _REPORT_BODY: dict[str, Any] = {
         409: {"model": ErrorBody, "description": "This (source, external_id) was stored with other values."},
         413: {"model": ErrorBody, "description": "Body larger than max_payload_bytes."},
         415: {"model": ErrorBody, "description": "Body is not JSON."},
-        422: {"model": ErrorBody, "description": "Malformed JSON, invalid field, or a stale/future time."},
+        422: {
+            "model": ErrorBody,
+            "description": "Malformed JSON, invalid field, a stale/future time, or a place outside the "
+            "operating area (plus area_margin_m).",
+        },
     },
     openapi_extra=_REPORT_BODY,
 )
@@ -209,6 +215,9 @@ async def ingest_body(
                 "forbidden", "the report names another source than the one that signed it", "source"
             ),
         )
+    area = getattr(request.app.state, "area", None)  # the service's area (absent in a bare API app)
+    if area is not None:
+        check_reach(report, area.operating_area, settings.area_margin_m, area.name)
     if authorize is not None:
         await authorize(report)
     result = await store.ingest(report, actor=actor, received_at=now)
@@ -278,7 +287,7 @@ async def get_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditPage:
-    entries = await store.audit(subject_id, limit=limit, offset=offset)
+    entries = [public_entry(e) for e in await store.audit(subject_id, limit=limit, offset=offset)]
     return AuditPage(entries=entries, limit=limit, offset=offset)
 
 
