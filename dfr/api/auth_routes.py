@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from dfr.api.clients import client_scheme
 from dfr.api.routes import _problem
 from dfr.api.signin import admit_sign_in
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
@@ -72,7 +73,7 @@ async def login(body: Credentials, request: Request, response: Response, users: 
         token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=client_scheme(request) == "https",
         expires=expires,
         path="/",
     )

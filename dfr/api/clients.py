@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
-__all__ = ["client_address", "parse_networks"]
+__all__ = ["client_address", "client_scheme", "parse_networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,16 +45,34 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_address(conn: HTTPConnection) -> str:
-    """The address to hold this request's caller to (see the module docstring)."""
+def _via_proxy(conn: HTTPConnection) -> tuple[str, tuple[Network, ...]] | None:
+    """(peer, proxy networks) if the peer is a configured proxy, else None."""
     peer = conn.client.host if conn.client else "unknown"
     settings = getattr(conn.app.state, "settings", None)
     proxies = tuple(getattr(settings, "trusted_proxies", ()) or ())
     if not proxies:
-        return peer
+        return None
     networks = _networks(proxies)
-    if not _trusted(peer, networks):
+    return (peer, networks) if _trusted(peer, networks) else None
+
+
+def client_scheme(conn: HTTPConnection) -> str:
+    """``https`` if the client's connection is TLS: the request's own scheme, or a trusted proxy's
+    ``X-Forwarded-Proto`` (a TLS proxy in front of dfr: the session cookie must then be Secure)."""
+    if _via_proxy(conn) is not None:
+        forwarded = conn.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+        if forwarded in ("http", "https"):
+            return forwarded
+    return conn.url.scheme
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The address to hold this request's caller to (see the module docstring)."""
+    peer = conn.client.host if conn.client else "unknown"
+    proxied = _via_proxy(conn)
+    if proxied is None:
         return peer
+    networks = proxied[1]
     hops = [h.strip() for h in ",".join(conn.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
     for hop in reversed(hops):
         if not _trusted(hop, networks):

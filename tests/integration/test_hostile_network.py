@@ -76,8 +76,15 @@ async def test_a_trusted_proxy_names_the_client(tmp_path: Path) -> None:
     async with serving(tmp_path, login_rate_per_min=3, trusted_proxies=["127.0.0.0/8"]) as (_, url):
         spoofed = await wrong_passwords(url, [f"10.9.0.{i}, 10.0.0.8" for i in range(1, 5)])
         other = await wrong_passwords(url, ["10.0.0.9"])
+        async with httpx.AsyncClient(base_url=url) as c:  # TLS ends at the proxy: the cookie is Secure
+            r = await c.post(
+                f"{API}/auth/login",
+                json={"username": PILOT[0], "password": PILOT[1]},
+                headers={"X-Forwarded-For": "10.0.0.10", "X-Forwarded-Proto": "https"},
+            )
     assert spoofed == [401, 401, 401, 429], spoofed  # always 10.0.0.8, whatever it prepends
     assert other == [401]
+    assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower(), r.headers
 
 
 # ------------------------------------------------------------------------------------------ body sizes
