@@ -19,7 +19,6 @@ from dfr.api import create_app
 from dfr.area import load_area
 from dfr.auth import Role
 from dfr.domain.incidents import EXAMPLE_GUNSHOT_REPORT
-from dfr.domain.reach import distance_outside_m
 from dfr.ingest.webhook import sign
 from dfr.settings import Settings
 from dfr.store import Store
@@ -73,6 +72,8 @@ async def test_a_report_far_outside_the_area_is_refused_with_the_distance(
     assert "km outside the operating area" in problem["reason"]
     assert await store.count_incidents() == 0
     # just outside the boundary (within the 2 km margin): taken
+    from dfr.domain.reach import distance_outside_m
+
     area = app.state.area.operating_area
     lon, lat = max(area.exterior.coords, key=lambda c: c[1])
     near = {"lat": lat + 0.005, "lon": lon}
