@@ -206,10 +206,10 @@ class VideoHub:
         # network cannot reach (gathering would wait for it before every answer).
         return RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in self.ice_servers])
 
-    def _claim(self, viewer: Viewer) -> None:
+    def _claim(self, viewer: Viewer, *, per_account: bool = True) -> None:
         """Take a slot for `viewer` now, before any await (raises if none is left for it)."""
         held = self._claims.get(viewer.account, 0)
-        if held >= self.max_per_account:
+        if per_account and held >= self.max_per_account:
             raise AccountLimit(
                 f"{viewer.account} already has {held} video sessions (at most {self.max_per_account} per "
                 "account); end one first"
@@ -229,19 +229,21 @@ class VideoHub:
             self._claims.pop(account, None)
 
     async def answer(self, drone_id: str, offer_sdp: str, viewer: Viewer | None = None) -> tuple[str, str]:
-        """Answer a viewer's SDP offer (after ICE gathering completes): returns (session id, answer)."""
+        """Answer a viewer's SDP offer (after ICE gathering completes): returns (session id, answer).
+        Raises `AccountLimit` or `TooManyViewers` when no slot is left for `viewer`."""
         if drone_id not in self.drones:
             raise UnknownDrone(drone_id)
         if self._closing:
             raise HubClosed("video is shutting down")
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video media section (m=video)")
-        viewer = viewer or Viewer("", commander=True)
-        self._claim(viewer)  # held while the offer is worked on; an opened session holds its own
+        # No viewer: an in-process caller (a benchmark, a test), held only to the hub's total.
+        who = viewer or Viewer("", commander=True)
+        self._claim(who, per_account=viewer is not None)  # held while the offer is worked on
         try:
-            return await self._answer(drone_id, offer_sdp, viewer.account)
+            return await self._answer(drone_id, offer_sdp, who.account)  # a session holds its own claim
         finally:
-            self._release(viewer.account)
+            self._release(who.account)
 
     async def _answer(self, drone_id: str, offer_sdp: str, owner: str) -> tuple[str, str]:
         self._start_janitor()
