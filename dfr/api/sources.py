@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from dfr.auth import Principal, Role
+from dfr.auth import Principal
 from dfr.auth.users import UserStore
 from dfr.settings import Settings
 
@@ -33,14 +33,13 @@ def _refused(reason: str) -> HTTPException:
 
 async def check_source(who: Principal, source: str, users: UserStore, settings: Settings) -> None:
     """Raise 403 unless `who` may report as `source` (see the module docstring)."""
-    if who.role is Role.FEED:
-        mine = await users.sources_of(who.username)
-        if mine:
-            if source not in mine:
-                allowed = ", ".join(sorted(mine))
-                raise _refused(f"{who.username} may report only as {allowed}, not as {source!r}")
-            return
+    mine, bound_elsewhere = await users.source_binding(who.username, source)
+    if mine:  # only feed accounts have sources (dfr.auth.users.check_sources)
+        if source not in mine:
+            allowed = ", ".join(sorted(mine))
+            raise _refused(f"{who.username} may report only as {allowed}, not as {source!r}")
+        return
     if source in settings.webhook_secrets:
         raise _refused(f"source {source!r} reports through its signed webhook; accounts may not report as it")
-    if source in await users.bound_sources():
+    if bound_elsewhere:
         raise _refused(f"source {source!r} is bound to another feed account")

@@ -150,6 +150,20 @@ class UserStore:
         async with self._reads() as s:
             return frozenset((await s.scalars(select(UserSourceRow.source).distinct())).all())
 
+    async def source_binding(self, username: str, source: str) -> tuple[frozenset[str], bool]:
+        """(the sources `username` is bound to, whether `source` is bound to another account), in one
+        indexed read: it runs for every report an account submits."""
+        async with self._reads() as s:
+            rows = (
+                await s.execute(
+                    select(UserSourceRow.username, UserSourceRow.source).where(
+                        (UserSourceRow.username == username) | (UserSourceRow.source == source)
+                    )
+                )
+            ).all()
+        mine = frozenset(src for user, src in rows if user == username)
+        return mine, any(user != username for user, src in rows if src == source)
+
     async def set_password(self, username: str, password: str, *, actor: str = "cli") -> None:
         check_password(password)
         digest = await hash_password_async(password)
