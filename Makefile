@@ -22,10 +22,12 @@ venv install: $(STAMP)
 LEAFLET_DIR := dfr/panel/static/vendor/leaflet
 NPM_STAMP := node_modules/.package-lock.json
 
+# --ignore-scripts: no package runs code at install (swagger-ui-dist pulls in a telemetry postinstall);
+# the panel only copies files out of node_modules.
 $(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is needed to build the panel's map library" \
 	  "(Debian: apt-get install npm), then run make again" >&2; exit 1; }
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $(NPM_STAMP)
 
 $(LEAFLET_DIR)/leaflet.js: $(NPM_STAMP)
