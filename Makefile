@@ -22,10 +22,12 @@ venv install: $(STAMP)
 LEAFLET_DIR := dfr/panel/static/vendor/leaflet
 NPM_STAMP := node_modules/.package-lock.json
 
+# --ignore-scripts: no package runs code at install (swagger-ui-dist pulls in a telemetry postinstall);
+# the panel only copies files out of node_modules.
 $(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is needed to build the panel's map library" \
 	  "(Debian: apt-get install npm), then run make again" >&2; exit 1; }
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $(NPM_STAMP)
 
 $(LEAFLET_DIR)/leaflet.js: $(NPM_STAMP)
@@ -34,7 +36,16 @@ $(LEAFLET_DIR)/leaflet.js: $(NPM_STAMP)
 	cp -R node_modules/leaflet/dist/images $(LEAFLET_DIR)/images
 	@touch $@
 
-panel-assets: $(LEAFLET_DIR)/leaflet.js
+# Swagger UI for /docs, from npm too: the API documentation works on a closed network.
+SWAGGER_DIR := dfr/panel/static/vendor/swagger-ui
+SWAGGER_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE
+
+$(SWAGGER_DIR)/swagger-ui-bundle.js: $(NPM_STAMP)
+	rm -rf $(SWAGGER_DIR) && mkdir -p $(SWAGGER_DIR)
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_DIR)/
+	@touch $@
+
+panel-assets: $(LEAFLET_DIR)/leaflet.js $(SWAGGER_DIR)/swagger-ui-bundle.js
 
 # Debian packages the integration tests use (mosquitto, chromium, PostgreSQL); only as root.
 system-deps:

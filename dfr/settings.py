@@ -7,6 +7,7 @@ than a rural county), and an operator must be able to see in one place what the 
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -105,6 +106,63 @@ class Settings(BaseSettings):
     login_rate_per_min: float = Field(
         default=10.0, ge=0, description="Sign-in attempts a minute per username and address (0: unlimited)."
     )
+    # A sign-in costs a scrypt hash (~0.4 s of a core) whether or not the account exists, so the limits
+    # below refuse a flood before it costs one: per address across usernames (password spraying), per
+    # username across addresses, for the whole service, and how many may be checked at the same time.
+    login_client_rate_per_min: float = Field(
+        default=30.0, ge=0, description="Sign-in attempts a minute per client address, all usernames."
+    )
+    login_user_rate_per_min: float = Field(
+        default=30.0, ge=0, description="Sign-in attempts a minute per username, all addresses."
+    )
+    login_global_rate_per_min: float = Field(
+        default=120.0, ge=0, description="Sign-in attempts a minute for the whole service (0: unlimited)."
+    )
+    login_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Sign-ins checked at once (one per client address); more are refused with 503.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For is believed, as JSON "
+        '(DFR_TRUSTED_PROXIES=\'["10.0.0.5", "10.1.0.0/24"]\'); none by default: the peer\'s address counts.',
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return entries
+
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins (https://host:port) whose pages may use a signed-in panel cookie to "
+        "change things, as JSON; by default only the service's own origin may.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest request body on any route; larger ones get 413 unread (reports have their "
+        "own, smaller max_payload_bytes).",
+    )
+    area_margin_m: float = Field(
+        default=2000.0,
+        ge=0,
+        le=100_000,
+        description="Reports further than this outside the operating area are refused (422).",
+    )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the interactive API documentation at /docs and /redoc (from packaged files, "
+        "no CDN); the OpenAPI document itself is always at /openapi.json.",
+    )
     session_ttl_s: float = Field(
         default=12 * 3600.0,
         ge=60,
@@ -150,6 +208,16 @@ class Settings(BaseSettings):
     )
     video_max_viewers: int = Field(
         default=64, ge=1, le=1000, description="WHEP sessions at once, all drones together."
+    )
+    video_max_viewers_per_account: int = Field(
+        default=4, ge=1, le=1000, description="WHEP sessions one account may hold at once."
+    )
+    video_commander_slots: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Of video_max_viewers, sessions only pilots and admins may take, so that a crowd of "
+        "viewers never locks the pilot in command out of the video.",
     )
     video_ice_servers: list[str] = Field(
         default_factory=list,

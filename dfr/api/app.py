@@ -24,6 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import dfr
 from dfr.api.auth_routes import router as auth_router
+from dfr.api.body_limit import BodyLimitMiddleware
+from dfr.api.docs_routes import install_docs
+from dfr.api.forgery import ForgeryMiddleware
 from dfr.api.routes import router
 from dfr.api.webhook_routes import router as webhook_router
 from dfr.domain.incidents import IncidentReport, RejectCode, ReportRejected
@@ -72,7 +75,19 @@ def create_app(
             if owned:
                 await active.close()
 
-    app = FastAPI(title="dfr", version=dfr.__version__, description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="dfr",
+        version=dfr.__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN; ours from packaged files (dfr.api.docs_routes)
+        redoc_url=None,
+    )
+    # Both refuse before any route runs or any body is read; the body cap is the outermost layer.
+    app.add_middleware(ForgeryMiddleware, trusted_origins=settings.trusted_origins)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_docs:
+        install_docs(app)
     app.state.settings = settings
     app.state.clock = clock or _utcnow
     app.state.store = None
@@ -183,6 +198,7 @@ _REFUSALS = {
     "429": "Too many requests from this caller; retry after the Retry-After seconds.",
     "503": "The service is starting or a part it needs is not running.",
 }
+_CROSS_ORIGIN = "A page of another origin tried to use the sign-in cookie (Origin / Sec-Fetch-Site)."
 _PUBLIC = ("/api/v1/healthz", "/api/v1/auth/login", "/api/v1/webhooks/incidents")
 
 
@@ -215,6 +231,9 @@ def _document_refusals(schema: dict[str, Any]) -> None:
                 codes["404"] = "Nothing with this id."
             if method in ("post", "put", "patch", "delete"):
                 codes["409"] = "Not possible in the current state of the thing it acts on."
+                codes["403"] = codes.get("403", _CROSS_ORIGIN)
+                codes["413"] = "The body is larger than this route or the service allows; it was not read."
+                codes["415"] = "The body is not of the type this route takes (JSON; WHEP: application/sdp)."
             if "requestBody" in op:
                 codes["400"] = "The body could not be read at all (e.g. not UTF-8)."
             for code, description in codes.items():

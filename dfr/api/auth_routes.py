@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dfr.api.ratelimit import limit
+from dfr.api.clients import client_scheme
 from dfr.api.routes import _problem
+from dfr.api.signin import admit_sign_in
 from dfr.auth import COOKIE, AdminDep, Principal, Role, require_role
 from dfr.auth.deps import bearer_token, user_store
-from dfr.auth.users import MAX_PASSWORD, USERNAME_PATTERN, AccountError, UserStore
+from dfr.auth.users import MAX_PASSWORD, SOURCE_PATTERN, USERNAME_PATTERN, AccountError, UserStore
 from dfr.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -48,6 +49,11 @@ class NewUser(BaseModel):
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=MAX_PASSWORD)
     role: Role
+    sources: list[Annotated[str, Field(pattern=SOURCE_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Feed accounts: the incident sources it may report as (then no one else may).",
+    )
 
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong credentials"}}
@@ -55,19 +61,19 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong cre
 
 @router.post("/auth/login", response_model=SignedIn, summary="Sign in", responses=_AUTH_ERRORS)
 async def login(body: Credentials, request: Request, response: Response, users: Users) -> SignedIn:
-    client = request.client.host if request.client else "unknown"
     settings = getattr(request.app.state, "settings", None) or Settings()
-    limit(request, "sign-in", f"{body.username}@{client}", settings.login_rate_per_min)
-    try:
-        token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")
-    except AccountError as e:
-        raise HTTPException(401, detail=_problem("unauthenticated", str(e))) from None
+    with admit_sign_in(request, settings, body.username):  # 429/503 before any hash is spent
+        client = request.state.client
+        try:
+            token, who, expires = await users.sign_in(body.username, body.password, source=f"http:{client}")
+        except AccountError as e:
+            raise HTTPException(401, detail=_problem("unauthenticated", str(e))) from None
     response.set_cookie(
         COOKIE,
         token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=client_scheme(request) == "https",
         expires=expires,
         path="/",
     )
@@ -97,7 +103,7 @@ async def list_users(_: AdminDep, users: Users) -> dict[str, Any]:
 @router.post("/users", status_code=201, response_model=Me, summary="Create an account (admins only)")
 async def add_user(body: NewUser, who: AdminDep, users: Users) -> Me:
     try:
-        await users.add(body.username, body.password, body.role, actor=who.username)
+        await users.add(body.username, body.password, body.role, actor=who.username, sources=body.sources)
     except AccountError as e:
         raise HTTPException(409, detail=_problem("conflict", str(e), "username")) from None
     return Me(username=body.username, role=body.role)

@@ -149,7 +149,14 @@ class LiveServer(uvicorn.Server):
     uvicorn's shutdown waits, without a time limit, for open responses to complete, and an SSE stream
     never completes on its own: without this, the first Ctrl+C (or ``should_exit``) would hang until
     every console closed its page.
+
+    It also turns off uvicorn's forwarded-header handling, which believes ``X-Forwarded-For`` from any
+    loopback peer: which proxies to believe is dfr's setting (`dfr.api.clients`, off by default).
     """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        config.proxy_headers = False
+        super().__init__(config)
 
     async def shutdown(self, sockets: Any = None) -> None:
         app = self.config.app

@@ -11,11 +11,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from dfr.api.routes import _problem
 from dfr.auth import PilotDep
 from dfr.dispatch.dispatcher import Dispatcher
+from dfr.domain.incidents import free_text
 from dfr.domain.missions import InvalidTransition, Mission, MissionState
 from dfr.store import MissionNotFound
 
@@ -23,7 +24,8 @@ router = APIRouter(prefix="/api/v1", tags=["missions"])
 
 
 class Action(BaseModel):
-    reason: str | None = Field(default=None, max_length=500)
+    # shown to operators in the mission's events and audit: no control or bidi-override characters
+    reason: Annotated[str, AfterValidator(free_text)] | None = Field(default=None, max_length=500)
 
 
 def get_dispatcher(request: Request) -> Dispatcher:

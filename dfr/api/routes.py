@@ -9,7 +9,7 @@ read into memory. The OpenAPI document still shows `IncidentReport` as the body 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,17 +17,22 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dfr.api.ratelimit import limit
+from dfr.api.redact import public_entry
 from dfr.api.schemas import MAX_OFFSET, AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
+from dfr.api.sources import check_source
 from dfr.auth import FeedDep, ViewerDep
+from dfr.auth.deps import user_store
 from dfr.domain.incidents import (
     EXAMPLE_911_REPORT,
     EXAMPLE_GUNSHOT_REPORT,
     Incident,
+    IncidentReport,
     IncidentStatus,
     RejectCode,
     ReportRejected,
     validate_report,
 )
+from dfr.domain.reach import check_reach
 from dfr.settings import Settings
 from dfr.store import MAX_PAGE, Store
 
@@ -90,16 +95,15 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 def _check_media_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
-    if content_type is None:
-        return  # some bridges send no type at all; JSON is the only thing this endpoint takes
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    # No type at all is refused too (dfr.api.forgery does so first): a cross-origin form or "simple"
+    # fetch can send a body without one, and a bridge can always say application/json.
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
         raise HTTPException(
             415,
             detail=_problem(
                 "unsupported_media_type",
-                f"body must be JSON (Content-Type: application/json), not {media_type}",
+                f"body must be JSON (Content-Type: application/json), not {media_type or 'untyped'}",
             ),
         )
 
@@ -134,9 +138,18 @@ _REPORT_BODY: dict[str, Any] = {
     responses={
         200: {"model": IngestResponse, "description": "Merged into an open incident, or a repeat."},
         201: {"description": "A new incident was opened."},
+        403: {
+            "model": ErrorBody,
+            "description": "The role may not submit, or may not report as this source.",
+        },
+        409: {"model": ErrorBody, "description": "This (source, external_id) was stored with other values."},
         413: {"model": ErrorBody, "description": "Body larger than max_payload_bytes."},
         415: {"model": ErrorBody, "description": "Body is not JSON."},
-        422: {"model": ErrorBody, "description": "Malformed JSON, invalid field, or a stale/future time."},
+        422: {
+            "model": ErrorBody,
+            "description": "Malformed JSON, invalid field, a stale/future time, or a place outside the "
+            "operating area (plus area_margin_m).",
+        },
     },
     openapi_extra=_REPORT_BODY,
 )
@@ -156,8 +169,19 @@ async def post_incident(
     limit(request, "ingest", who.username, settings.ingest_rate_per_min)
     _check_media_type(request)
     body = await read_limited_body(request, settings.max_payload_bytes)
+
+    async def may_report(report: IncidentReport) -> None:
+        await check_source(who, report.source, user_store(request), settings)
+
     return await ingest_body(
-        request, response, store, body, now=clock(), actor=f"api:{who.username}", settings=settings
+        request,
+        response,
+        store,
+        body,
+        now=clock(),
+        actor=f"api:{who.username}",
+        settings=settings,
+        authorize=may_report,
     )
 
 
@@ -171,21 +195,44 @@ async def ingest_body(
     actor: str,
     settings: Settings,
     source: str | None = None,
+    authorize: Callable[[IncidentReport], Awaitable[None]] | None = None,
 ) -> IngestResponse:
     """Validate, store (committed before this returns), run the ingest hooks, and answer.
 
     Shared by the session-authenticated route and the signed webhook; ``source`` set: the report must
-    name that source (a webhook secret is issued per source, so it may only speak for that source).
+    name that source (a webhook secret is issued per source, so it may only speak for that source);
+    ``authorize``: raises if the caller may not report this (see dfr.api.sources).
+
+    A repeat of a stored (source, external_id) whose content differs is answered 409 with the fields that
+    differ: the stored report stands (ids are idempotency keys), and the conflict is on the audit log for
+    the operators (``report.conflicting_repeat``) instead of being acknowledged as a plain repeat.
     """
     report = validate_report(body, now=now, settings=settings)
     if source is not None and report.source != source:
         raise HTTPException(
             403,
             detail=_problem(
-                "forbidden", f"signed by source {source!r} but the report names {report.source!r}", "source"
+                "forbidden", "the report names another source than the one that signed it", "source"
             ),
         )
+    area = getattr(request.app.state, "area", None)  # the service's area (absent in a bare API app)
+    if area is not None:
+        check_reach(report, area.operating_area, settings.area_margin_m, area.name)
+    if authorize is not None:
+        await authorize(report)
     result = await store.ingest(report, actor=actor, received_at=now)
+    if result.conflicting_fields:
+        fields = ", ".join(result.conflicting_fields)
+        raise HTTPException(
+            409,
+            detail=_problem(
+                "conflicting_repeat",
+                f"report {report.external_id!r} of {report.source!r} was already stored (incident "
+                f"{result.incident.id}) with other values of: {fields}. The stored report stands; this "
+                "conflict is on the audit log for the operators.",
+                "external_id",
+            ),
+        )
     for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
         await hook(result)
     response.status_code = 201 if result.created else 200
@@ -240,7 +287,7 @@ async def get_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditPage:
-    entries = await store.audit(subject_id, limit=limit, offset=offset)
+    entries = [public_entry(e) for e in await store.audit(subject_id, limit=limit, offset=offset)]
     return AuditPage(entries=entries, limit=limit, offset=offset)
 
 

@@ -4,8 +4,10 @@ WHEP (RFC 9725): the viewer POSTs an SDP offer (``Content-Type: application/sdp`
 ``/api/v1/drones/{drone_id}/whep`` and gets ``201 Created`` with the SDP answer and a ``Location`` naming
 its session; DELETE on that URL ends it. Answers are sent once ICE gathering is complete (no trickle ICE),
 so one round trip sets up the stream. Refusals use the API's problem body: 400 for an offer that cannot
-be answered (the reason says why), 404 for an unknown drone or session, 413 for an oversized body, 415
-for another content type, 503 at the viewer limit or during shutdown.
+be answered (the reason says why), 403 for ending another account's session (admins may), 404 for an
+unknown drone or session, 413 for an oversized body, 415 for another content type, 429 when the account
+holds its share of sessions, 503 at the viewer limit (the last slots are kept for pilots and admins) or
+during shutdown.
 
 Evidence: ``GET /api/v1/missions/{id}/video`` serves the mission's recording, found through its audit
 record (never a path from the request), and ``.../video/meta`` its SHA-256 and size.
@@ -22,8 +24,17 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
 from dfr.api.routes import StoreDep, _problem, read_limited_body
-from dfr.auth import ViewerDep
-from dfr.video.hub import BadOffer, HubClosed, TooManyViewers, UnknownDrone, VideoHub
+from dfr.auth import COMMANDERS, Principal, Role, ViewerDep
+from dfr.video.hub import (
+    AccountLimit,
+    BadOffer,
+    HubClosed,
+    NotYours,
+    TooManyViewers,
+    UnknownDrone,
+    VideoHub,
+    Viewer,
+)
 from dfr.video.recording import evidence_of
 from dfr.video.service import Video
 
@@ -48,6 +59,10 @@ def _hub(request: Request) -> VideoHub:
     return _video(request).hub
 
 
+def _viewer(who: Principal) -> Viewer:
+    return Viewer(who.username, commander=who.role in COMMANDERS, admin=who.role is Role.ADMIN)
+
+
 def _unknown_drone(drone_id: str) -> HTTPException:
     return HTTPException(404, detail=_problem("not_found", f"no drone {drone_id!r} in this area", "drone_id"))
 
@@ -56,9 +71,13 @@ def _unknown_drone(drone_id: str) -> HTTPException:
     "/api/v1/drones/{drone_id}/whep",
     status_code=201,
     summary="Watch a drone's live video (WHEP: SDP offer in, SDP answer out)",
-    responses={201: {"content": {_SDP: {}}, "description": "The SDP answer; Location names the session."}},
+    responses={
+        201: {"content": {_SDP: {}}, "description": "The SDP answer; Location names the session."},
+        429: {"description": "This account already holds video_max_viewers_per_account sessions."},
+        503: {"description": "Every session slot open to this role is taken, or video is shutting down."},
+    },
 )
-async def whep_offer(drone_id: DroneIdPath, request: Request, _: ViewerDep) -> Response:
+async def whep_offer(drone_id: DroneIdPath, request: Request, who: ViewerDep) -> Response:
     hub = _hub(request)
     if drone_id not in hub.drones:
         raise _unknown_drone(drone_id)
@@ -78,7 +97,11 @@ async def whep_offer(drone_id: DroneIdPath, request: Request, _: ViewerDep) -> R
     if not offer.lstrip().startswith("v=0"):
         raise HTTPException(400, detail=_problem("bad_offer", "not an SDP offer (it must start with v=0)"))
     try:
-        session_id, answer = await hub.answer(drone_id, offer)
+        session_id, answer = await hub.answer(drone_id, offer, _viewer(who))
+    except AccountLimit as e:
+        raise HTTPException(
+            429, detail=_problem("rate_limited", str(e)), headers={"Retry-After": "5"}
+        ) from None
     except BadOffer as e:
         raise HTTPException(400, detail=_problem("bad_offer", str(e))) from None
     except UnknownDrone:
@@ -94,10 +117,19 @@ async def whep_offer(drone_id: DroneIdPath, request: Request, _: ViewerDep) -> R
 
 
 @router.delete(
-    "/api/v1/drones/{drone_id}/whep/{session_id}", status_code=204, summary="Stop watching (end a session)"
+    "/api/v1/drones/{drone_id}/whep/{session_id}",
+    status_code=204,
+    summary="Stop watching (end a session: one's own; admins any)",
+    responses={403: {"description": "The session is another account's (only admins may end it)."}},
 )
-async def whep_end(drone_id: DroneIdPath, session_id: uuid.UUID, request: Request, _: ViewerDep) -> Response:
-    if not await _hub(request).end(str(session_id), drone_id):
+async def whep_end(
+    drone_id: DroneIdPath, session_id: uuid.UUID, request: Request, who: ViewerDep
+) -> Response:
+    try:
+        ended = await _hub(request).end(str(session_id), drone_id, by=_viewer(who))
+    except NotYours as e:
+        raise HTTPException(403, detail=_problem("forbidden", str(e), "session_id")) from None
+    if not ended:
         raise HTTPException(
             404, detail=_problem("not_found", f"no video session {session_id} for {drone_id}", "session_id")
         )

@@ -10,20 +10,23 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from dfr.auth.passwords import hash_password_async, verify_password_async
 from dfr.auth.principal import Principal, Role
 from dfr.store import Store
-from dfr.store.auth_models import SessionRow, UserRow
+from dfr.store.auth_models import SessionRow, UserRow, UserSourceRow
 
-__all__ = ["USERNAME_PATTERN", "AccountError", "UserStore"]
+__all__ = ["SOURCE_PATTERN", "USERNAME_PATTERN", "AccountError", "UserStore"]
 
 USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+SOURCE_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""The same as a report's ``source`` field (dfr.domain.incidents.Source)."""
 MIN_PASSWORD: Final = 8
 MAX_PASSWORD: Final = 256
 # Verified when the account does not exist, so that a wrong username costs as long as a wrong password.
@@ -50,6 +53,16 @@ def check_username(username: str) -> str:
     return username
 
 
+def check_sources(role: Role, sources: Sequence[str]) -> tuple[str, ...]:
+    """Sources are a feed account's binding; other roles have none (see dfr.api.sources)."""
+    bad = [s for s in sources if not re.fullmatch(SOURCE_PATTERN, s)]
+    if bad:
+        raise AccountError(f"not a source name (letters, digits and _ . : -, up to 64): {bad[0]!r}")
+    if sources and role is not Role.FEED:
+        raise AccountError("only feed accounts are bound to sources")
+    return tuple(sorted(set(sources)))
+
+
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AccountError(f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters long")
@@ -69,17 +82,30 @@ class UserStore:
         self._reads = async_sessionmaker(store.engine, expire_on_commit=False)
         self._ttl = session_ttl
 
-    async def add(self, username: str, password: str, role: Role | str, *, actor: str = "cli") -> None:
-        """Create an account; refuses an existing username (use `set_password` to change one)."""
+    async def add(
+        self,
+        username: str,
+        password: str,
+        role: Role | str,
+        *,
+        actor: str = "cli",
+        sources: Sequence[str] = (),
+    ) -> None:
+        """Create an account; refuses an existing username (use `set_password` to change one).
+        ``sources``: for a feed account, the incident sources it may report as."""
         check_username(username)
         check_password(password)
         role = Role(role)
+        check_sources(role, sources)
         digest = await hash_password_async(password)
-        await self.add_hashed(username, digest, role, actor=actor)
+        await self.add_hashed(username, digest, role, actor=actor, sources=sources)
 
-    async def add_hashed(self, username: str, password_hash: str, role: Role, *, actor: str) -> None:
+    async def add_hashed(
+        self, username: str, password_hash: str, role: Role, *, actor: str, sources: Sequence[str] = ()
+    ) -> None:
         """Create an account from an already computed hash (tests use cheap hash parameters)."""
         check_username(username)
+        bound = check_sources(role, sources)
         now = _now()
         async with self._sessions() as s, s.begin():
             if await s.get(UserRow, username) is not None:
@@ -94,7 +120,49 @@ class UserStore:
                     updated_at=now,
                 )
             )
-        await self._store.append_audit(actor, "user.added", "user", username, {"role": role.value})
+            await s.flush()  # the account row before the rows that refer to it
+            s.add_all(UserSourceRow(username=username, source=src) for src in bound)
+        details: dict[str, object] = {"role": role.value}
+        if bound:
+            details["sources"] = list(bound)
+        await self._store.append_audit(actor, "user.added", "user", username, details)
+
+    async def set_sources(self, username: str, sources: Sequence[str], *, actor: str = "cli") -> None:
+        """Bind a feed account to exactly these sources (none: unbound, see dfr.api.sources)."""
+        async with self._sessions() as s, s.begin():
+            row = await s.get(UserRow, username)
+            if row is None:
+                raise AccountError(f"no user {username!r}")
+            bound = check_sources(Role(row.role), sources)
+            await s.execute(delete(UserSourceRow).where(UserSourceRow.username == username))
+            s.add_all(UserSourceRow(username=username, source=src) for src in bound)
+            row.updated_at = _now()
+        await self._store.append_audit(actor, "user.sources_set", "user", username, {"sources": list(bound)})
+
+    async def sources_of(self, username: str) -> frozenset[str]:
+        """The sources this account is bound to (empty: none)."""
+        async with self._reads() as s:
+            rows = await s.scalars(select(UserSourceRow.source).where(UserSourceRow.username == username))
+            return frozenset(rows.all())
+
+    async def bound_sources(self) -> frozenset[str]:
+        """Every source some account is bound to: those are reserved to their accounts."""
+        async with self._reads() as s:
+            return frozenset((await s.scalars(select(UserSourceRow.source).distinct())).all())
+
+    async def source_binding(self, username: str, source: str) -> tuple[frozenset[str], bool]:
+        """(the sources `username` is bound to, whether `source` is bound to another account), in one
+        indexed read: it runs for every report an account submits."""
+        async with self._reads() as s:
+            rows = (
+                await s.execute(
+                    select(UserSourceRow.username, UserSourceRow.source).where(
+                        (UserSourceRow.username == username) | (UserSourceRow.source == source)
+                    )
+                )
+            ).all()
+        mine = frozenset(src for user, src in rows if user == username)
+        return mine, any(user != username for user, src in rows if src == source)
 
     async def set_password(self, username: str, password: str, *, actor: str = "cli") -> None:
         check_password(password)
@@ -133,8 +201,18 @@ class UserStore:
     async def list(self) -> list[dict[str, object]]:
         async with self._reads() as s:
             rows = (await s.scalars(select(UserRow).order_by(UserRow.username))).all()
+            bindings = (await s.execute(select(UserSourceRow.username, UserSourceRow.source))).all()
+        sources: dict[str, list[str]] = {}
+        for username, source in sorted(bindings):
+            sources.setdefault(username, []).append(source)
         return [
-            {"username": r.username, "role": r.role, "disabled": r.disabled, "created_at": r.created_at}
+            {
+                "username": r.username,
+                "role": r.role,
+                "disabled": r.disabled,
+                "created_at": r.created_at,
+                "sources": sources.get(r.username, []),
+            }
             for r in rows
         ]
 

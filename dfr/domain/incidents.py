@@ -84,8 +84,12 @@ class IncidentStatus(StrEnum):
 # ---------------------------------------------------------------------------------------------------------
 # Field types
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_CHARS_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069): the latter draw text in another order than it is stored ("Trojan Source"), so an
+# address or note could read differently on an operator's screen than in the record.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL_CHARS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI}]")
+_CONTROL_CHARS_EXCEPT_WHITESPACE = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]")
 # A date and a time must both be there; a bare number (Unix time) is ambiguous and refused.
 _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -93,15 +97,20 @@ _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 def _single_line(value: str) -> str:
     """Refuse control characters (including newlines): these fields end up in logs, topics and UIs."""
     if _CONTROL_CHARS.search(value):
-        raise PydanticCustomError("control_characters", "must not contain control characters or newlines")
+        raise PydanticCustomError(
+            "control_characters",
+            "must not contain control characters, newlines or bidirectional-override characters",
+        )
     return value
 
 
-def _free_text(value: str) -> str:
+def free_text(value: str) -> str:
     """Free text may span lines, but other control characters (NUL, ESC...) are never meaningful."""
     if _CONTROL_CHARS_EXCEPT_WHITESPACE.search(value):
         raise PydanticCustomError(
-            "control_characters", "must not contain control characters other than newlines and tabs"
+            "control_characters",
+            "must not contain control characters (other than newlines and tabs) or bidirectional-override "
+            "characters",
         )
     return value
 
@@ -158,7 +167,7 @@ ExternalId = Annotated[
     AfterValidator(_single_line),
 ]
 Address = Annotated[str, Field(strict=True, max_length=256), AfterValidator(_single_line)]
-Note = Annotated[str, Field(strict=True, max_length=2000), AfterValidator(_free_text)]
+Note = Annotated[str, Field(strict=True, max_length=2000), AfterValidator(free_text)]
 Rounds = Annotated[int, Field(strict=True, ge=1, le=1000, description="Gunshot reports only.")]
 Confidence = Annotated[
     float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False, description="Sensor confidence, 0..1.")
@@ -283,6 +292,7 @@ class RejectCode(StrEnum):
     INVALID_FIELD = "invalid_field"
     IN_FUTURE = "in_future"
     TOO_OLD = "too_old"
+    OUTSIDE_AREA = "outside_area"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets as secrets_module
 from collections.abc import Mapping
 
 from pydantic import SecretStr
@@ -40,6 +41,9 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+_UNKNOWN_SOURCE_KEY = secrets_module.token_hex(32)  # never matches: the same work for an unknown source
+
+
 def verify(
     headers: Mapping[str, str],
     body: bytes,
@@ -49,13 +53,12 @@ def verify(
     window_s: float,
 ) -> str:
     """The source that signed `body`, or WebhookRefused. Checks come cheapest-first; every failure of the
-    signature itself reads the same, so that the answer tells an attacker nothing about the secret."""
+    signature itself reads the same, so that the answer tells an attacker nothing about the secret, and an
+    unknown source reads like a wrong signature (an HMAC is still computed), so that it does not tell which
+    source names exist either."""
     source = headers.get("x-dfr-source", "")
     if not source:
         raise WebhookRefused("missing X-DFR-Source header", "X-DFR-Source")
-    secret = secrets.get(source)
-    if secret is None:
-        raise WebhookRefused(f"no webhook secret is configured for source {source[:64]!r}", "X-DFR-Source")
     match = _SIGNATURE.match(headers.get("x-dfr-signature", "").strip())
     if match is None:
         raise WebhookRefused(
@@ -67,7 +70,13 @@ def verify(
             f"signature timestamp is {now - t:+.0f} s away from now; the window is ±{window_s:g} s",
             "X-DFR-Signature",
         )
-    expected = sign(secret.get_secret_value(), body, t).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, match["v1"]):
-        raise WebhookRefused("signature does not match the body", "X-DFR-Signature")
+    secret = secrets.get(source)
+    key = secret.get_secret_value() if secret is not None else _UNKNOWN_SOURCE_KEY
+    expected = sign(key, body, t).split("v1=", 1)[1]
+    if not hmac.compare_digest(expected, match["v1"]) or secret is None:
+        raise WebhookRefused(
+            "the signature does not verify for this source (unknown source, wrong secret, or the body "
+            "was changed)",
+            "X-DFR-Signature",
+        )
     return source

@@ -66,6 +66,8 @@ class IngestResult:
     merged: bool
     report_id: str
     """The stored report's id (for a repeat: the id of the report stored the first time)."""
+    conflicting_fields: tuple[str, ...] = ()
+    """For a repeat whose content differs from the stored report: the fields that differ (audited)."""
 
 
 class AuditEntry(BaseModel):
@@ -244,6 +246,7 @@ class Store:
                         },
                         at=received,
                     )
+                    return IngestResult(_incident(row), False, True, False, existing.id, tuple(changed))
                 return IngestResult(_incident(row), False, True, False, existing.id)
 
             target, distance = await self._merge_target(session, report)

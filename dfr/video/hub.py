@@ -7,6 +7,12 @@ encoder's packets are relayed to every viewer (`dfr.video.encoding`), so a drone
 once and encoded once however many people watch, and each viewer's `RTCPeerConnection` only packetises
 and encrypts. When the last viewer leaves the encoder stops; when nobody watches or records, the source.
 
+Sessions are counted per account: one account may hold at most `max_per_account`, and the last
+`commander_slots` of `max_sessions` are kept for pilots and admins, so that one viewer (or a crowd of them)
+can never lock the pilot in command out of the video. A slot is taken before the offer is worked on, so a
+burst of concurrent offers cannot all pass the check at once. Only the account that opened a session (or
+an admin) may end it.
+
 Sessions end by DELETE, by the peer's connection failing or closing (ICE consent lost: a closed browser
 tab), or, for a peer that never connects, after `CONNECT_TIMEOUT_S`; a janitor task checks for those.
 `close` ends everything in stages: refuse new sessions, close every peer connection, stop the sources.
@@ -28,7 +34,17 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from dfr.video.encoding import EncodedTrack, KeyframeGate
 
-__all__ = ["CONNECT_TIMEOUT_S", "BadOffer", "HubClosed", "TooManyViewers", "UnknownDrone", "VideoHub"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "AccountLimit",
+    "BadOffer",
+    "HubClosed",
+    "NotYours",
+    "TooManyViewers",
+    "UnknownDrone",
+    "VideoHub",
+    "Viewer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +71,24 @@ class HubClosed(RuntimeError):
     """The hub is shutting down."""
 
 
+class AccountLimit(RuntimeError):
+    """This account already holds as many sessions as one account may."""
+
+
+class NotYours(PermissionError):
+    """The session belongs to another account (only admins may end others' sessions)."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who opens or ends a session: the account, and whether it commands (pilot, admin: reserved slots)
+    or administers (admin: may end anyone's session)."""
+
+    account: str
+    commander: bool = False
+    admin: bool = False
+
+
 @dataclass
 class _Feed:
     """A drone's source, its frame consumers (recorders, the encoder) and its encoded viewers."""
@@ -73,6 +107,7 @@ class Session:
     drone_id: str
     pc: RTCPeerConnection
     track: MediaStreamTrack
+    owner: str = ""
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
 
@@ -86,12 +121,17 @@ class VideoHub:
         make_source: SourceFactory,
         *,
         max_sessions: int = 64,
+        max_per_account: int = 4,
+        commander_slots: int = 8,
         ice_servers: list[str] | None = None,
         bitrate: int = 1_500_000,
     ) -> None:
         self.drones = drones
         self.make_source = make_source
         self.max_sessions = max_sessions
+        self.max_per_account = max_per_account
+        self.commander_slots = min(commander_slots, max_sessions)
+        self._claims: dict[str, int] = {}  # slots taken by account: sessions plus offers being answered
         self.ice_servers = ice_servers or []
         self.bitrate = bitrate
         self.feeds: dict[str, _Feed] = {}
@@ -166,16 +206,46 @@ class VideoHub:
         # network cannot reach (gathering would wait for it before every answer).
         return RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in self.ice_servers])
 
-    async def answer(self, drone_id: str, offer_sdp: str) -> tuple[str, str]:
-        """Answer a viewer's SDP offer (after ICE gathering completes): returns (session id, answer)."""
+    def _claim(self, viewer: Viewer, *, per_account: bool = True) -> None:
+        """Take a slot for `viewer` now, before any await (raises if none is left for it)."""
+        held = self._claims.get(viewer.account, 0)
+        if per_account and held >= self.max_per_account:
+            raise AccountLimit(
+                f"{viewer.account} already has {held} video sessions (at most {self.max_per_account} per "
+                "account); end one first"
+            )
+        taken = sum(self._claims.values())
+        limit = self.max_sessions if viewer.commander else self.max_sessions - self.commander_slots
+        if taken >= limit:
+            kept = "" if viewer.commander else f", {self.commander_slots} of them kept for pilots and admins"
+            raise TooManyViewers(f"{taken} video sessions already (limit {self.max_sessions}{kept})")
+        self._claims[viewer.account] = held + 1
+
+    def _release(self, account: str) -> None:
+        left = self._claims.get(account, 0) - 1
+        if left > 0:
+            self._claims[account] = left
+        else:
+            self._claims.pop(account, None)
+
+    async def answer(self, drone_id: str, offer_sdp: str, viewer: Viewer | None = None) -> tuple[str, str]:
+        """Answer a viewer's SDP offer (after ICE gathering completes): returns (session id, answer).
+        Raises `AccountLimit` or `TooManyViewers` when no slot is left for `viewer`."""
         if drone_id not in self.drones:
             raise UnknownDrone(drone_id)
         if self._closing:
             raise HubClosed("video is shutting down")
-        if len(self.sessions) >= self.max_sessions:
-            raise TooManyViewers(f"{len(self.sessions)} viewers already (limit {self.max_sessions})")
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video media section (m=video)")
+        # No viewer: an in-process caller (a benchmark, a test), held only to the hub's total.
+        who = viewer or Viewer("", commander=True)
+        self._claim(who, per_account=viewer is not None)  # held while the offer is worked on
+        try:
+            return await self._answer(drone_id, offer_sdp, who.account)  # a session holds its own claim
+        finally:
+            self._release(who.account)
+
+    async def _answer(self, drone_id: str, offer_sdp: str, owner: str) -> tuple[str, str]:
         self._start_janitor()
         pc = RTCPeerConnection(self._configuration())
         try:
@@ -193,8 +263,9 @@ class VideoHub:
             await pc.close()
             raise BadOffer(f"the offer's video cannot be sent as VP8: {e}") from e
         track = self.view(drone_id)
-        session = Session(str(uuid.uuid4()), drone_id, pc, track)
+        session = Session(str(uuid.uuid4()), drone_id, pc, track, owner)
         self.sessions[session.id] = session
+        self._claims[owner] = self._claims.get(owner, 0) + 1  # the session's own claim (ended by `end`)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -216,12 +287,16 @@ class VideoHub:
         log.info("video session %s for %s opened (%d viewers)", session.id, drone_id, len(self.sessions))
         return session.id, pc.localDescription.sdp
 
-    async def end(self, session_id: str, drone_id: str | None = None) -> bool:
-        """End one session (idempotent); False if there is no such session (for that drone)."""
+    async def end(self, session_id: str, drone_id: str | None = None, by: Viewer | None = None) -> bool:
+        """End one session (idempotent); False if there is no such session (for that drone). ``by`` given:
+        raises `NotYours` unless it opened the session or is an admin."""
         session = self.sessions.get(session_id)
         if session is None or (drone_id is not None and session.drone_id != drone_id):
             return False
+        if by is not None and not by.admin and by.account != session.owner:
+            raise NotYours(f"video session {session_id} is another account's")
         del self.sessions[session_id]
+        self._release(session.owner)
         self.unview(session.drone_id, session.track)
         await session.pc.close()
         log.info("video session %s for %s ended", session_id, session.drone_id)

@@ -60,6 +60,8 @@ class Video:
             {d.id for d in area.drones},
             self.make_source,
             max_sessions=settings.video_max_viewers,
+            max_per_account=settings.video_max_viewers_per_account,
+            commander_slots=settings.video_commander_slots,
             ice_servers=list(settings.video_ice_servers),
             bitrate=settings.video_bitrate_kbps * 1000
             or auto_bitrate(settings.video_width, settings.video_height, settings.video_fps),

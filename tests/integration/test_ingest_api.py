@@ -225,7 +225,7 @@ async def test_migration_matches_the_models_and_is_idempotent(db_url: str) -> No
             assert await conn.run_sync(diff) == []
             assert (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar() == "0004"  # head revision
+            ).scalar() == "0005"  # head revision
     finally:
         await engine.dispose()
 
@@ -661,6 +661,7 @@ async def test_rejected_requests_say_why_and_change_nothing(
     before = await app_store(app).row_counts()
     if content == "chunked":  # no Content-Length: the limit must hold while streaming
         content = _chunks(json.dumps(body(note="n" * 1900)).encode() * 10)
+    headers = {"Content-Type": "application/json"} | headers  # an untyped body is refused (415) first
     response = await client.post(f"{API}/incidents", content=content, headers=headers)
     assert response.status_code == status, response.text
     problem = response.json()["detail"]
@@ -670,7 +671,11 @@ async def test_rejected_requests_say_why_and_change_nothing(
 
 
 async def test_malformed_json_response_gives_the_position(client: httpx.AsyncClient) -> None:
-    response = await client.post(f"{API}/incidents", content=b'{"kind": "911", "priority": }')
+    response = await client.post(
+        f"{API}/incidents",
+        content=b'{"kind": "911", "priority": }',
+        headers={"Content-Type": "application/json"},
+    )
     problem = response.json()["detail"]
     assert response.status_code == 422
     assert problem["position"] == 28

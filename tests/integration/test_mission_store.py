@@ -140,7 +140,7 @@ async def test_migration_head_has_the_mission_tables_and_matches_the_models(db_u
         async with engine.connect() as conn:
             assert MISSION_TABLES <= set(Base.metadata.tables)  # registered by importing dfr.store
             assert await conn.run_sync(diff) == []
-            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0004"
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0005"
         # 0002 downgrades cleanly to 0001 (incident tables kept) and upgrades again.
         await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0001")
         async with engine.connect() as conn:

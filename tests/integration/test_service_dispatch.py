@@ -88,8 +88,11 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
                 m_c = await mission_of(client, inc_c, lambda m: m["state"] == "queued", 10)
                 assert "cv-1 busy" in m_c["reason"]
 
-                # a scene outside the operating area is refused with the reason
-                inc_d = await post(client, report("g-d", 32.7500, -117.0800))
+                # a scene far outside the operating area is refused at the door (nothing stored); one just
+                # outside it (within area_margin_m) is stored, and its mission refused with the reason
+                r = await client.post("/api/v1/incidents", json=report("g-far", 32.7500, -117.0800))
+                assert r.status_code == 422 and r.json()["detail"]["code"] == "outside_area", r.text
+                inc_d = await post(client, report("g-d", 32.6620, -117.0800))
                 m_d = await mission_of(client, inc_d, lambda m: m["state"] == "aborted", 10)
                 assert m_d["state"] == "aborted" and "outside" in m_d["reason"], m_d
 

@@ -87,14 +87,14 @@ async def test_a_signed_report_is_stored_and_a_replay_is_a_duplicate(
     ("mutate", "field", "reason"),
     [
         (lambda b, h: h.pop("X-DFR-Source"), "X-DFR-Source", "missing"),
-        (lambda b, h: h.update({"X-DFR-Source": "nobody"}), "X-DFR-Source", "no webhook secret"),
+        (lambda b, h: h.update(signed(b, source="nobody")), "X-DFR-Signature", "does not verify"),
         (lambda b, h: h.pop("X-DFR-Signature"), "X-DFR-Signature", "malformed"),
         (lambda b, h: h.update({"X-DFR-Signature": "v1=abc"}), "X-DFR-Signature", "malformed"),
         (lambda b, h: h.update(signed(b, t=int(time.time()) - 3600)), "X-DFR-Signature", "window"),
         (lambda b, h: h.update(signed(b, t=int(time.time()) + 3600)), "X-DFR-Signature", "window"),
-        (lambda b, h: h.update(signed(b, secret="wrong-secret")), "X-DFR-Signature", "does not match"),
-        (lambda b, h: h.update(signed(b + b" ")), "X-DFR-Signature", "does not match"),  # body changed
-        (lambda b, h: h.update(signed(b, source="cad.cv-pd")), "X-DFR-Signature", "does not match"),
+        (lambda b, h: h.update(signed(b, secret="wrong-secret")), "X-DFR-Signature", "does not verify"),
+        (lambda b, h: h.update(signed(b + b" ")), "X-DFR-Signature", "does not verify"),  # body changed
+        (lambda b, h: h.update(signed(b, source="cad.cv-pd")), "X-DFR-Signature", "does not verify"),
     ],
 )
 async def test_unsigned_stale_or_forged_requests_are_refused_and_change_nothing(

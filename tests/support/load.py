@@ -121,6 +121,7 @@ async def run_load(
             async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
                 client.headers.update(await login_headers(client, *FEED))
                 scenes: list[tuple[float, float, str]] = []  # lat, lon, first external id
+                sent: dict[str, dict[str, Any]] = {}  # by external id
                 gate = asyncio.Semaphore(64)
                 tasks: list[asyncio.Task[None]] = []
 
@@ -153,7 +154,9 @@ async def run_load(
                     else:
                         lat, lon, ext = rng.choice(scenes[-20:])  # the same report again: recognised
                         report.repeats_sent += 1
-                    body = {
+                    # a repeat is the very report sent again (a retry); one with other content is a
+                    # conflict (409), not a repeat
+                    body = sent.get(ext) or {
                         "kind": "911",
                         "location": {"lat": lat, "lon": lon},
                         "reported_at": datetime.now(UTC).isoformat(),
@@ -161,6 +164,7 @@ async def run_load(
                         "source": "load-gen",
                         "external_id": ext,
                     }
+                    sent[ext] = body
                     report.posted += 1
                     tasks.append(asyncio.create_task(send(body), name=f"load-{n}"))
                 await asyncio.gather(*tasks)

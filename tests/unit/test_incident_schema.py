@@ -399,6 +399,14 @@ def test_mutated_reports_never_raise_anything_else(field: str, value: Any, how: 
         assert result == check(result.model_dump_json())  # a valid report round-trips through JSON
 
 
+# Text a report may carry: no controls (C0, DEL, C1) and no bidirectional embeddings, overrides or isolates.
+_DISPLAYABLE = st.characters(
+    codec="utf-8",
+    min_codepoint=0x20,
+    exclude_categories=("Cc",),
+    exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+)
+
 valid_reports: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     kind=st.sampled_from(["911", "alpr", "manual", "other"]),
@@ -412,8 +420,8 @@ valid_reports: st.SearchStrategy[dict[str, Any]] = st.builds(
     ).map(lambda d: d.replace(tzinfo=UTC).isoformat()),
     priority=st.integers(1, 5),
     source=st.from_regex(r"\A[A-Za-z0-9_.:-]{1,64}\Z"),
-    external_id=st.text(st.characters(codec="utf-8", min_codepoint=0x20), min_size=1, max_size=128),
-    note=st.none() | st.text(st.characters(codec="utf-8", min_codepoint=0x20), max_size=200),
+    external_id=st.text(_DISPLAYABLE, min_size=1, max_size=128),
+    note=st.none() | st.text(_DISPLAYABLE, max_size=200),
 )
 
 
