@@ -57,7 +57,9 @@ def _ratio(builtin: ScenarioResult, px4: ScenarioResult) -> float | None:
 
 def comparison_problems(builtin: ScenarioResult, px4: ScenarioResult) -> list[str]:
     """Why a pair does not match: different verdicts, or a time-to-scene ratio outside the band."""
-    problems = []
+    problems: list[str] = []
+    if px4.verdict == "skipped" and px4.error:
+        return problems  # PX4 cannot express the scenario (the reason is in the notes): not compared
     if builtin.verdict != px4.verdict:
         problems.append(f"verdict {builtin.verdict} on builtin, {px4.verdict} on px4")
     ratio = _ratio(builtin, px4)
@@ -79,10 +81,12 @@ def comparison_table(pairs: list[tuple[ScenarioResult, ScenarioResult]], speed: 
             f"| {b.name} | {b.verdict} | {_fmt(b.time_to_scene_s)} | {p.verdict} | {_fmt(p.time_to_scene_s)} "
             f"| {'-' if ratio is None else f'{ratio:.2f}'} | {notes.replace('|', '/')} |"
         )
-    agree = sum(not comparison_problems(b, p) for b, p in pairs)
+    agree = sum(not comparison_problems(b, p) and p.verdict != "skipped" for b, p in pairs)
+    skipped = sum(p.verdict == "skipped" for _, p in pairs)
     lines.append("")
     lines.append(
-        f"{agree} of {len(pairs)} scenarios agree (same verdict, ratio in {RATIO_BAND}); speed {speed:g}x."
+        f"{agree} of {len(pairs)} scenarios agree (same verdict, ratio in {RATIO_BAND}), {skipped} cannot "
+        f"run on PX4 SIH (reason in the notes); speed {speed:g}x."
     )
     return "\n".join(lines)
 

@@ -66,6 +66,7 @@ def test_only_what_px4_sih_cannot_express_is_skipped_with_the_reason() -> None:
     for name in ("link-loss-failsafe", "gps-loss", "low-battery-return", "single-gunshot"):
         assert reason(name) is None, name  # relay, SIH's GPS and battery parameters express these
     assert reason("strong-wind") == NO_WIND
+    assert reason("wind-over-limit") is None  # over the policy's limit: nothing flies in that wind
     assert reason("link-loss-failsafe", attached=True) is not None
     result = asyncio.run(
         run_scenario(load_scenario(SHIPPED / "strong-wind.yaml"), RunOptions(backend="px4", px4_bin="/x/px4"))
@@ -132,12 +133,14 @@ def test_comparison_flags_different_verdicts_and_ratios_outside_the_band() -> No
         (res("b", "pass", 90.0), res("b", "fail", 94.0)),
         (res("c", "pass", 90.0), res("c", "pass", 120.0)),
         (res("d", "pass", None), res("d", "pass", None)),
+        (res("e", "pass", 90.0), ScenarioResult("e", "e", "skipped", error="PX4 SIH has no wind model")),
     ]
     table = comparison_table(pairs, 5.0)
     assert "| a | pass | 90 s | pass | 94 s | 1.04 |  |" in table
     assert "verdict pass on builtin, fail on px4" in table
     assert "ratio 1.33 outside" in table
-    assert "2 of 4 scenarios agree" in table
+    assert "2 of 5 scenarios agree" in table and "1 cannot run on PX4 SIH" in table
+    assert "PX4 SIH has no wind model" in table
     assert not comparison_problems(*pairs[0]) and comparison_problems(*pairs[2])
 
 
