@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sitl_cli.add_arguments(sub.add_parser("sitl", help="run SITL scenarios: dfr sitl run <files or dirs>"))
 
+    from dfr import coverage_cli
+
+    coverage_cli.add_arguments(
+        sub.add_parser("coverage", help="share of past calls reachable within N s from the docks; new sites")
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -120,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sitl":
             logging.getLogger().setLevel(logging.WARNING)  # the verdict table, not the service's log
             return sitl_cli.main(args)
+        if args.command == "coverage":
+            return coverage_cli.main(args)
         if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
         elif args.command == "serve":
