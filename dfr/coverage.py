@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 
+SITE_MARGIN_M = 50.0
+"""Candidate sites keep this far inside the operating area: a dock on its edge could not launch (the
+planner keeps routes a margin inside the area, and the autopilot fence is the area's edge)."""
+
+
 @dataclass(frozen=True)
 class Site:
     """Where drones launch from (an existing dock or a suggested one) and how fast they fly, m/s."""
@@ -134,7 +139,7 @@ def candidate_sites(area: Area, spacing_m: float, cruise_m_s: float) -> list[Sit
     proj = LocalProjection.around(float(c.x), float(c.y))
     shape = proj.geom_to_xy(area.operating_area)
     zones = [proj.geom_to_xy(z.geometry) for z in area.zones]
-    inside = prep(shape.buffer(-2 * spacing_m / 10))
+    inside = prep(shape.buffer(-SITE_MARGIN_M))
     blocked = [prep(z) for z in zones]
     x0, y0, x1, y1 = shape.bounds
     out: list[Site] = []

@@ -200,3 +200,58 @@ def test_cli_writes_json_and_png(tmp_path: Path) -> None:
     assert body["calls"]["rows"] == 45 and body["calls"]["used"] > 0
     assert body["suggested"][0]["share"] >= body["share_now"]
     assert (tmp_path / "coverage.png").stat().st_size > 10_000
+
+
+def test_replay_summary_from_a_record() -> None:
+    from dfr.sitl.replay import summarise
+
+    calls = parse_history(STANDARD_CSV, "h.csv")
+    record = {
+        "drone_ids": ["a"],
+        "reports": [
+            {"ref": "c1", "t": 5.0, "incident_id": "i1", "created": True},
+            {"ref": "c2", "t": 8.0, "incident_id": "i1", "created": False},
+            {"ref": "c3", "t": 20.0, "incident_id": "i2", "created": True},
+        ],
+        "missions": [
+            {
+                "id": "m1",
+                "incident_id": "i1",
+                "created_at": "1",
+                "state": "landed",
+                "drone_id": "a",
+                "t_launched": 7.0,
+                "t_on_scene": 85.0,
+            },
+            {
+                "id": "m2",
+                "incident_id": "i2",
+                "created_at": "2",
+                "state": "queued",
+                "drone_id": None,
+                "t_launched": None,
+                "t_on_scene": None,
+            },
+        ],
+        "events": {"m2": [{"to_state": "queued", "reason": "no drone can respond: a busy"}]},
+        "samples": [
+            {"t": 0.0, "drone": "a", "src": "vehicle", "in_air": False, "battery": 100.0},
+            {"t": 40.0, "drone": "a", "src": "vehicle", "in_air": True, "battery": 98.0},
+        ],
+    }
+    s = summarise(record, calls)
+    assert (s["calls"], s["merged"], s["incidents"], s["launched"], s["on_scene"]) == (3, 1, 2, 1, 1)
+    assert s["share_on_scene_within_s"] == {"60": 0.0, "90": 0.5, "120": 0.5, "180": 0.5}
+    assert s["waiting_s"]["max"] == 2.0
+    assert s["not_served"] == [
+        {
+            "t": 20.0,
+            "calls": ["c3"],
+            "state": "queued",
+            "reason": "still queued when the replay ended (no drone can respond: a busy)",
+        }
+    ]
+    assert s["drones"]["a"]["in_air_share"] == 0.5 and s["drones"]["a"]["battery"] == [
+        (0.0, 100.0),
+        (40.0, 98.0),
+    ]
