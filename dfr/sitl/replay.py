@@ -200,6 +200,10 @@ def summarise(record: dict[str, Any], calls: Sequence[Call]) -> dict[str, Any]:
         "waiting_s": _stats(waits),
         "drones": _drone_figures(record),
         "not_served": unserved,
+        "incident_times": [
+            {"t": t, "on_scene_s": round(response[i], 1) if i in response else None}
+            for i, t in sorted(first_t.items(), key=lambda kv: kv[1])
+        ],
     }
 
 
@@ -229,7 +233,8 @@ def _drone_figures(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def draw_day(summary: dict[str, Any], title: str) -> NDArray[np.uint8]:
-    """Each drone's charge over the run (one row each) and the calls as ticks (green served, red not)."""
+    """Each drone's charge over the run (one row each, 0-100 %) and the incidents as ticks along the top
+    (green: a drone got there, red: none did)."""
     drones = summary["drones"]
     w, row = 1000, 46
     h = 70 + row * max(1, len(drones)) + 40
@@ -241,7 +246,10 @@ def draw_day(summary: dict[str, Any], title: str) -> NDArray[np.uint8]:
         return int(x0 + (x1 - x0) * max(0.0, t) / t_end)
 
     _text(img, title, (12, 22), size=0.55)
-    for k in range(0, int(t_end) + 1, max(60, int(t_end / 10) // 60 * 60 or 60)):
+    for inc in summary.get("incident_times", []):
+        served = inc["on_scene_s"] is not None
+        cv2.line(img, (tx(inc["t"]), 32), (tx(inc["t"]), 44), (40, 160, 40) if served else (40, 40, 210), 2)
+    for k in range(0, int(t_end) + 1, max(300, round(t_end / 10 / 300) * 300)):
         cv2.line(img, (tx(k), 34), (tx(k), h - 30), (220, 220, 220), 1)
         _text(img, f"{k // 60} min", (tx(k) - 12, h - 12), (90, 90, 90), 0.35)
     for i, (drone, d) in enumerate(drones.items()):
@@ -270,7 +278,8 @@ def write_day_report(
     json_path.write_text(json.dumps(body, indent=1, default=str), encoding="utf-8")
     title = (
         f"{name}: {summary['calls']} calls, {summary['incidents']} incidents, "
-        f"{summary['launched']} launched, {summary['on_scene']} on scene; charge per drone (missions flown)"
+        f"{summary['launched']} launched, {summary['on_scene']} on scene; charge per drone (missions flown); "
+        "ticks: incidents"
     )
     if not cv2.imwrite(str(png_path), draw_day(summary, title)):
         raise OSError(f"could not write {png_path}")
