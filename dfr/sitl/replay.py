@@ -200,11 +200,27 @@ def summarise(record: dict[str, Any], calls: Sequence[Call]) -> dict[str, Any]:
         "waiting_s": _stats(waits),
         "drones": _drone_figures(record),
         "not_served": unserved,
+        "queued": _queued(by_incident, first_t, events),
         "incident_times": [
             {"t": t, "on_scene_s": round(response[i], 1) if i in response else None}
             for i, t in sorted(first_t.items(), key=lambda kv: kv[1])
         ],
     }
+
+
+def _queued(
+    by_incident: dict[str, dict[str, Any]], first_t: dict[str, float], events: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every mission that waited in the queue: when its call came, how long it waited, and why."""
+    out = []
+    for inc, m in by_incident.items():
+        why = [e.get("reason") for e in events.get(m["id"], []) if e.get("to_state") == "queued"]
+        if not why or inc not in first_t:
+            continue
+        launched = m.get("t_launched")
+        wait = round(float(launched) - first_t[inc], 1) if launched is not None else None
+        out.append({"t": first_t[inc], "waited_s": wait, "reason": why[0]})
+    return sorted(out, key=lambda q: q["t"])
 
 
 def _drone_figures(record: dict[str, Any]) -> dict[str, Any]:
@@ -367,6 +383,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f"  {drone}: {d['missions']} missions, in the air {100 * (d['in_air_share'] or 0):.0f} % "
             f"of the time, battery min {d['battery_min_pct']} % end {d['battery_end_pct']} %"
         )
+    for q in s.get("queued", []):
+        lines.append(f"  queued: call at {q['t']:.0f} s waited {q['waited_s']} s: {q['reason']}")
     for u in s["not_served"]:
         lines.append(
             f"  not served: call at {u['t']:.0f} s ({', '.join(u['calls'])}): {u['state']}: {u['reason']}"

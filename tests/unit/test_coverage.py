@@ -251,6 +251,7 @@ def test_replay_summary_from_a_record() -> None:
             "reason": "still queued when the replay ended (no drone can respond: a busy)",
         }
     ]
+    assert s["queued"] == [{"t": 20.0, "waited_s": None, "reason": "no drone can respond: a busy"}]
     assert s["drones"]["a"]["in_air_share"] == 0.5 and s["drones"]["a"]["battery"] == [
         (0.0, 100.0),
         (40.0, 98.0),
