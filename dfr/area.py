@@ -28,6 +28,7 @@ from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
 from dfr.airframe import AirframeError, AirframeProfile, airframe_path, load_airframe
+from dfr.charging import Charging
 from dfr.yamldoc import (
     DocumentError,
     Problem,
@@ -44,6 +45,7 @@ __all__ = [
     "Area",
     "AreaError",
     "AreaFile",
+    "Charging",
     "Dock",
     "Drone",
     "NoFlyZone",
@@ -115,6 +117,8 @@ class Dock(_Strict):
     lat: Latitude
     lon: Longitude
     alt_amsl_m: float = Field(ge=-500.0, le=9000.0, allow_inf_nan=False)
+    # None: the dock does not restore batteries (a landed drone keeps the charge it came back with).
+    charging: Charging | None = None
 
     @property
     def point(self) -> Point:

@@ -109,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
 
     sitl_cli.add_arguments(sub.add_parser("sitl", help="run SITL scenarios: dfr sitl run <files or dirs>"))
 
+    from dfr import coverage_cli
+
+    coverage_cli.add_arguments(
+        sub.add_parser("coverage", help="share of past calls reachable within N s from the docks; new sites")
+    )
+
+    from dfr.sitl import replay
+
+    replay.add_arguments(
+        sub.add_parser("replay", help="replay past calls into the real service with the built-in simulator")
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -120,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sitl":
             logging.getLogger().setLevel(logging.WARNING)  # the verdict table, not the service's log
             return sitl_cli.main(args)
+        if args.command == "coverage":
+            return coverage_cli.main(args)
+        if args.command == "replay":
+            logging.getLogger().setLevel(logging.WARNING)  # the day's figures, not the service's log
+            return replay.main(args)
         if args.command == "sim":
             asyncio.run(sim_runner.serve(args))
         elif args.command == "serve":

@@ -13,7 +13,7 @@ import asyncio
 import csv
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -42,14 +42,42 @@ def load_alerts() -> list[Alert]:
     ]
 
 
+@dataclass(frozen=True)
+class PatternMove:
+    """How a pattern of points is moved onto an area: its mean goes to the area's centroid, offsets scaled.
+
+    One definition for the demo feed and for `dfr coverage` / `dfr replay` (``dfr.history``), so that
+    both put a DC alert on the same street of the sample area.
+    """
+
+    from_lat: float
+    from_lon: float
+    to_lat: float
+    to_lon: float
+    scale: float = 0.6
+
+    @classmethod
+    def onto(cls, points: Sequence[tuple[float, float]], area: Polygon, scale: float = 0.6) -> PatternMove:
+        """The move of these (lat, lon) points' pattern onto `area` (a lon/lat polygon)."""
+        if not points:
+            raise ValueError("no points to move")
+        centre = area.centroid
+        clat = sum(p[0] for p in points) / len(points)
+        clon = sum(p[1] for p in points) / len(points)
+        return cls(clat, clon, centre.y, centre.x, scale)
+
+    def apply(self, lat: float, lon: float) -> tuple[float, float]:
+        return (
+            self.to_lat + (lat - self.from_lat) * self.scale,
+            self.to_lon + (lon - self.from_lon) * self.scale,
+        )
+
+
 def project_onto(alerts: list[Alert], area: Polygon, scale: float = 0.6) -> Iterator[Alert]:
     """Translate/scale the alerts' pattern onto `area` (lon/lat polygon); keep those that fall inside."""
-    clat = sum(a.lat for a in alerts) / len(alerts)
-    clon = sum(a.lon for a in alerts) / len(alerts)
-    centre = area.centroid
+    move = PatternMove.onto([(a.lat, a.lon) for a in alerts], area, scale)
     for a in alerts:
-        lat = centre.y + (a.lat - clat) * scale
-        lon = centre.x + (a.lon - clon) * scale
+        lat, lon = move.apply(a.lat, a.lon)
         if area.contains(Point(lon, lat)):
             yield Alert(a.id, a.type, lat, lon)
 

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dfr.charging import Charging
 from sim.link import VehicleLink
 from sim.params import Params
-from sim.vehicle import Vehicle
+from sim.vehicle import DockCharger, Vehicle
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class DroneSpec:
     lon: float
     alt_amsl: float
     params: dict[str, float] = field(default_factory=dict)
+    # The dock's charging model from the area file; None: the battery only drains (as on PX4 SIH).
+    charging: Charging | None = None
 
 
 class Fleet:
@@ -70,7 +73,10 @@ class Fleet:
             # station's 1 Hz wall-clock heartbeat is 1/speed Hz in simulated time.
             if "COM_DL_LOSS_T" not in d.params and speed > 1:
                 params.set("COM_DL_LOSS_T", params["COM_DL_LOSS_T"] * speed)
-            self.vehicles[d.sysid] = Vehicle(d.sysid, d.lat, d.lon, d.alt_amsl, params, wind_ne, seed + i)
+            vehicle = Vehicle(d.sysid, d.lat, d.lon, d.alt_amsl, params, wind_ne, seed + i)
+            if d.charging is not None:
+                vehicle.charger = DockCharger(d.lat, d.lon, d.charging)
+            self.vehicles[d.sysid] = vehicle
         self._task: asyncio.Task[None] | None = None
         self._wall0 = 0.0
         self._sim0 = 0.0

@@ -18,7 +18,9 @@ from sim.fleet import DroneSpec, Fleet
 
 
 def specs_from_area(area_path: Path, count: int) -> tuple[list[DroneSpec], tuple[float, float]]:
-    """Park `count` drones at the area's docks: the area's own drones first, then extra ones round-robin."""
+    """Park `count` drones at the area's docks: the area's own drones first, then extra ones round-robin.
+
+    Each drone gets its dock's charging model, so that a landed drone recharges as the area says."""
     from dfr.area import load_area
 
     area = load_area(area_path)
@@ -27,12 +29,29 @@ def specs_from_area(area_path: Path, count: int) -> tuple[list[DroneSpec], tuple
     for drone in area.drones[:count]:
         dock = docks[drone.dock]
         specs.append(
-            DroneSpec(len(specs) + 1, drone.id, dock.lat, dock.lon, dock.alt_amsl_m, dict(drone.params or {}))
+            DroneSpec(
+                len(specs) + 1,
+                drone.id,
+                dock.lat,
+                dock.lon,
+                dock.alt_amsl_m,
+                dict(drone.params or {}),
+                dock.charging,
+            )
         )
     dock_list = list(docks.values())
     while len(specs) < count:
         dock = dock_list[len(specs) % len(dock_list)]
-        specs.append(DroneSpec(len(specs) + 1, f"sim-{len(specs) + 1}", dock.lat, dock.lon, dock.alt_amsl_m))
+        specs.append(
+            DroneSpec(
+                len(specs) + 1,
+                f"sim-{len(specs) + 1}",
+                dock.lat,
+                dock.lon,
+                dock.alt_amsl_m,
+                charging=dock.charging,
+            )
+        )
     return specs, (area.wind.north_m_s, area.wind.east_m_s)
 
 

@@ -27,13 +27,20 @@ see protocol.md there):
 
 Coordinates: `north`/`east`/`height` are metres from the current home (set at arming, like PX4); lat/lon
 are derived from them with the flat-earth conversion in `sim.geo`.
+
+Charging is not PX4's (SIH only drains): a vehicle given a `DockCharger` regains charge while it sits
+disarmed on the ground within a few metres of that dock, by the dock's model in `dfr.charging`, so that a
+simulated day does not ground a fleet whose real docks would have recharged it. Without one (the default,
+and every PX4 comparison) the battery behaves exactly as before.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 
+from dfr.charging import Charging, charge_after
 from sim.flight import plans
 from sim.flight.plans import (
     MISSION_ACCEPTED,
@@ -128,6 +135,20 @@ ORBIT_DEFAULT_RADIUS_M = 10.0
 ORBIT_DEFAULT_SPEED = 1.0  # PX4 FlightTaskOrbit's default when no velocity is given
 ORBIT_MAX_RADIUS_M = 1000.0  # MC_ORBIT_RAD_MAX
 ORBIT_CAPTURE_M = 2.0  # approach ends when this close to the circle
+
+
+DOCK_RADIUS_M = 5.0
+"""A landed drone this close to its dock counts as sitting on it (PX4 lands within a metre or two)."""
+
+
+@dataclass(frozen=True)
+class DockCharger:
+    """The dock a vehicle belongs to and how it restores the battery (see `dfr.charging`)."""
+
+    lat: float
+    lon: float
+    model: Charging
+    radius_m: float = DOCK_RADIUS_M
 
 
 def _finite(x: float | None) -> bool:
@@ -259,6 +280,8 @@ class Vehicle:
         self.battery_pct = 100.0
         self._bat_level = 0  # 0 ok, 1 low, 2 critical, 3 emergency (highest announced)
         self._effort = 0.0
+        self.charger: DockCharger | None = None  # set by the fleet when the area gives the dock a model
+        self._dock_s = 0.0  # seconds sitting disarmed on the dock (a swap takes a fixed time from landing)
         self._texts: list[StatusText] = []
         self._next_param_t = 0.0
         self._load_params()
@@ -417,6 +440,8 @@ class Vehicle:
         self._physics(dt)
         if self.armed:
             self._drain_battery(dt)
+        elif self.charger is not None:
+            self._charge(dt)
 
     def _physics(self, dt: float) -> None:
         """Integrate the trajectory generator, PX4's position/velocity loops and the airframe."""
@@ -603,6 +628,25 @@ class Vehicle:
         pct = self.battery_pct - 100.0 * effort * dt / self._p_bat_drain
         floor = self._p_bat_min
         self.battery_pct = pct if pct > floor else min(floor, self.battery_pct)
+
+    def on_dock(self) -> bool:
+        """True if the vehicle stands on the ground within its charger's radius of its dock."""
+        c = self.charger
+        if c is None or not self._on_ground:
+            return False
+        n, e = ne_from_latlon(self.home_lat, self.home_lon, c.lat, c.lon)
+        return math.hypot(n - self.north, e - self.east) <= c.radius_m
+
+    def _charge(self, dt: float) -> None:
+        """Disarmed: the dock restores the battery while the vehicle sits on it; elsewhere nothing changes."""
+        c = self.charger
+        assert c is not None
+        if not self.on_dock():
+            self._dock_s = 0.0
+            return
+        if self.battery_pct < 100.0:
+            self.battery_pct = charge_after(self.battery_pct, c.model, self._dock_s, dt)
+        self._dock_s += dt
 
     # ------------------------------------------------------------------ supervision (timers, failsafes)
     def _supervise(self) -> None:

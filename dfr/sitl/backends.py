@@ -47,7 +47,7 @@ class Backend(Protocol):
         ...
 
     async def truth(self) -> list[dict[str, Any]] | None:
-        """Each vehicle's true state (sysid, lat, lon, height, armed), or None where unknown."""
+        """Each vehicle's true state (sysid, lat, lon, height, armed, battery), or None where unknown."""
         ...
 
 
@@ -120,6 +120,7 @@ class BuiltinBackend:
                 "alt": d["height"],
                 "armed": d["armed"],
                 "mode": d["mode"],
+                "battery": d["battery_pct"],
             }
             for d in status["drones"]
         ]

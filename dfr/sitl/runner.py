@@ -366,6 +366,7 @@ class Run:
                                     "alt": tel.get("rel_alt_m"),
                                     "in_air": tel.get("in_air"),
                                     "mode": tel.get("flight_mode"),
+                                    "battery": tel.get("battery_pct"),
                                 }
                             )
                 truth = await self.backend.truth()
@@ -380,6 +381,7 @@ class Run:
                             "alt": v["alt"],
                             "in_air": v["armed"],
                             "mode": v.get("mode"),
+                            "battery": v.get("battery"),
                         }
                     )
             except asyncio.CancelledError:
