@@ -18,7 +18,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["ChargeMethod", "Charging", "charge_after", "time_until_ready_s"]
+__all__ = ["ChargeMethod", "Charging", "charge_after", "time_to_reach_s", "time_until_ready_s"]
 
 
 class ChargeMethod(enum.Enum):
@@ -84,3 +84,20 @@ def charge_after(battery_pct: float, charging: Charging, on_dock_s: float, dt_s:
         return min(100.0, battery_pct + charging.rate_pct_per_min * dt_s / 60.0)
     assert charging.swap_s is not None
     return 100.0 if on_dock_s + dt_s >= charging.swap_s else battery_pct
+
+
+def time_to_reach_s(battery_pct: float, target_pct: float, charging: Charging) -> float:
+    """Seconds until a drone on its dock holds `target_pct` (inf if the dock cannot give that much).
+
+    A swap counts its whole ``swap_s`` (how long the drone has already waited is not known here: the
+    estimate errs on the late side); charging in place counts the rate.
+    """
+    _check("battery_pct", battery_pct)
+    if battery_pct >= target_pct:
+        return 0.0
+    if target_pct > 100.0:
+        return math.inf
+    if charging.rate_pct_per_min is not None:
+        return (target_pct - battery_pct) / charging.rate_pct_per_min * 60.0
+    assert charging.swap_s is not None
+    return charging.swap_s

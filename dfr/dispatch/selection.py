@@ -28,6 +28,7 @@ from shapely.geometry import Point
 
 from dfr.airframe import AirframeProfile
 from dfr.area import Area
+from dfr.charging import Charging, time_to_reach_s
 from dfr.dispatch.policy import Policy, _distinct
 from dfr.dispatch.sortie import SortiePlan, plan_sortie
 from dfr.geo import distance_m
@@ -47,6 +48,7 @@ __all__ = [
     "NoDroneAvailable",
     "Rejection",
     "SceneRefused",
+    "WaitForCharge",
     "battery_needed_pct",
     "choose_drone",
     "cruise_effort",
@@ -111,6 +113,21 @@ class NoDroneAvailable(Exception):
         super().__init__(f"no drone can respond: {detail}")
 
 
+class WaitForCharge(NoDroneAvailable):
+    """No drone should go now: one charging on its dock will be over the scene sooner than any drone that
+    could leave now. The launch waits in the queue (re-checked as the drone charges)."""
+
+    def __init__(self, rejections: Sequence[Rejection], choice: Choice, wait_s: float) -> None:
+        super().__init__(rejections)
+        self.choice = choice
+        self.wait_s = wait_s
+        self.args = (
+            f"waiting {wait_s:.0f} s for {choice.drone_id} to charge (on scene in about "
+            f"{choice.eta_s:.0f} s), sooner than any drone free now: "
+            + "; ".join(f"{r.drone_id} {r.reason}" for r in rejections),
+        )
+
+
 class SceneRefused(Exception):
     """No drone may fly to this scene, whichever is free; ``error`` is the planner's error, if it was one."""
 
@@ -150,15 +167,31 @@ def _pct(value: float) -> str:
     return f"{round(value, 1):g}"
 
 
-def _precheck(area: Area, policy: Policy, c: Candidate, scene: tuple[float, float]) -> str | None:
-    """The reason a drone cannot go that needs no route planning, or None. Cheapest checks first."""
+def _charging_on_dock(area: Area, c: Candidate) -> Charging | None:
+    """The charging model of the drone's dock when the drone sits on it, free and on the ground."""
+    try:
+        dock = area.dock(c.dock_id)
+    except KeyError:
+        return None
+    if dock.charging is None or not c.available or distance_m(c.lat, c.lon, dock.lat, dock.lon) > 10.0:
+        return None
+    return dock.charging
+
+
+def _precheck(
+    area: Area, policy: Policy, c: Candidate, scene: tuple[float, float], *, charging: bool = False
+) -> str | None:
+    """The reason a drone cannot go that needs no route planning, or None. Cheapest checks first.
+
+    `charging`: the drone charges on its dock, so a low battery is not a reason yet (how long the charge
+    would take is weighed against the other drones after planning)."""
     if not c.connected:
         return "not connected"
     if not c.available:
         return "busy"
     if c.battery_pct is None or not math.isfinite(c.battery_pct):
         return "battery level unknown"
-    if c.battery_pct < policy.min_battery_pct:
+    if c.battery_pct < policy.min_battery_pct and not charging:
         return f"battery {_pct(c.battery_pct)} % below the {_pct(policy.min_battery_pct)} % minimum"
     if not (math.isfinite(c.response_speed_m_s) and c.response_speed_m_s > 0):
         return f"has an unusable response speed ({c.response_speed_m_s!r} m/s)"
@@ -204,10 +237,12 @@ def choose_drone(
     rejections: list[Rejection] = []
     failures: list[PlanError] = []
     planned: list[tuple[Choice, float]] = []
+    waiting: list[tuple[Choice, float]] = []  # drones charging on their docks: (choice, wait)
     # Drones sharing a dock and a speed get the same plan; planning is the only costly step.
     cache: dict[tuple[float, float, float, float], SortiePlan | PlanError] = {}
     for c in candidates:
-        reason = _precheck(area, policy, c, scene)
+        charging = _charging_on_dock(area, c)
+        reason = _precheck(area, policy, c, scene, charging=charging is not None)
         if reason is not None:
             rejections.append(Rejection(c.drone_id, reason))
             continue
@@ -240,6 +275,29 @@ def choose_drone(
         battery = c.battery_pct
         assert battery is not None  # _precheck refused unknown levels
         need = battery_needed_pct(plan, policy, cruise, profile)
+        target = max(policy.min_battery_pct, need + policy.battery_reserve_pct)
+        if charging is not None and battery < target:
+            wait = time_to_reach_s(battery, target, charging)
+            if math.isfinite(wait):
+                eta = wait + plan.eta_s
+                choice = Choice(c.drone_id, plan, eta, need, distance_m(c.lat, c.lon, scene[0], scene[1]))
+                waiting.append((choice, wait))
+                rejections.append(
+                    Rejection(
+                        c.drone_id,
+                        f"battery {_pct(battery)} %, charging on its dock: ready for this sortie "
+                        f"({_pct(target)} %) in {wait:.0f} s",
+                    )
+                )
+                continue
+        if battery < policy.min_battery_pct:
+            rejections.append(
+                Rejection(
+                    c.drone_id,
+                    f"battery {_pct(battery)} % below the {_pct(policy.min_battery_pct)} % minimum",
+                )
+            )
+            continue
         if need + policy.battery_reserve_pct > battery:
             rejections.append(
                 Rejection(
@@ -257,8 +315,13 @@ def choose_drone(
             distance_m=distance_m(c.lat, c.lon, scene[0], scene[1]),
         )
         planned.append((choice, battery))
-    if planned:
-        return min(planned, key=lambda cb: (cb[0].eta_s, -cb[1], cb[0].drone_id))[0]
+    best = min(planned, key=lambda cb: (cb[0].eta_s, -cb[1], cb[0].drone_id))[0] if planned else None
+    if waiting:
+        later, wait = min(waiting, key=lambda cw: (cw[0].eta_s, cw[0].drone_id))
+        if best is None or later.eta_s < best.eta_s:
+            raise WaitForCharge(rejections, later, wait)
+    if best is not None:
+        return best
     if failures and len(failures) == len(candidates):
         kinds = {type(e) for e in failures}
         if len(kinds) == 1 and not isinstance(failures[0], _START_ERRORS):

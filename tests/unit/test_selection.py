@@ -22,6 +22,7 @@ from dfr.dispatch.selection import (
     NoDroneAvailable,
     Rejection,
     SceneRefused,
+    WaitForCharge,
     battery_needed_pct,
     choose_drone,
 )
@@ -46,6 +47,13 @@ def fleet(**changes: dict[str, Any]) -> list[Candidate]:
         c = Candidate(drone.id, dock.id, dock.lat, dock.lon, True, True, 95.0, drone.response_speed_m_s)
         out.append(dataclasses.replace(c, **changes.get(drone.id.replace("-", "_"), {})))
     return out
+
+
+# A drone 100 m north of its dock: not on it, so not charging (the sample area's docks charge).
+OFF_DOCK = {
+    d.id.replace("-", "_"): {"lat": AREA.dock(d.dock).lat + 0.0009, "lon": AREA.dock(d.dock).lon}
+    for d in AREA.drones
+}
 
 
 def reasons(exc: NoDroneAvailable) -> dict[str, str]:
@@ -93,7 +101,7 @@ def test_ties_go_to_higher_battery_then_id() -> None:
 def test_every_drone_says_why() -> None:
     candidates = fleet(
         cv_1={"available": False},
-        cv_2={"battery_pct": 35.0},
+        cv_2={"battery_pct": 35.0, **OFF_DOCK["cv_2"]},  # landed away from its dock: it cannot charge
         cv_3={"connected": False},
         cv_4={"battery_pct": None},
     )
@@ -127,10 +135,12 @@ def test_battery_must_cover_the_sortie_and_the_reserve() -> None:
     far = (32.6000, -117.0300)  # ~4 km from the East dock: about 57 % with the default model
     with pytest.raises(NoDroneAvailable) as exc:
         choose(
-            fleet(cv_3={"battery_pct": 60.0}), far, POLICY.model_copy(update={"coverage_radius_m": 4500.0})
+            fleet(cv_3={"battery_pct": 60.0, **OFF_DOCK["cv_3"]}),
+            far,
+            POLICY.model_copy(update={"coverage_radius_m": 4500.0}),
         )
     reason = reasons(exc.value)["cv-3"]
-    assert reason.startswith("battery 60 % too low for this sortie: it needs about 5")
+    assert reason.startswith("battery 60 % too low for this sortie: it needs about ")  # 57-61 %
     assert reason.endswith("and 20 % must remain on landing")
     assert choose(fleet(cv_3={"battery_pct": 80.0}), far).drone_id == "cv-3"
 
@@ -268,3 +278,31 @@ def test_the_airframe_top_speed_caps_the_planned_speed() -> None:
     at_9 = choose(fleet(cv_3={"response_speed_m_s": 9.0}), NEAR_EAST)
     assert at_12.eta_s == pytest.approx(at_20.eta_s)
     assert at_9.eta_s > at_12.eta_s
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Waiting for a drone that charges on its dock
+
+
+def test_a_charging_drone_is_waited_for_when_it_would_still_be_there_first() -> None:
+    """Bayfront charges at 2.5 %/min: cv-2 at 38 % needs about a minute for a sortie next door; from the
+    Civic Center the only free drone would need much longer to fly there."""
+    bayfront = AREA.dock("cv-bayfront")
+    scene = (bayfront.lat + 0.003, bayfront.lon)  # ~330 m north of the Bayfront dock
+    free_elsewhere = fleet(cv_2={"battery_pct": 38.0}, cv_3={"available": False}, cv_4={"available": False})
+    with pytest.raises(WaitForCharge) as exc:
+        choose(free_elsewhere, scene)
+    wait = exc.value
+    assert wait.choice.drone_id == "cv-2" and 0 < wait.wait_s < 120
+    assert "waiting" in str(wait) and "cv-2 to charge" in str(wait)
+    assert "charging on its dock: ready for this sortie" in reasons(wait)["cv-2"]
+    # the same drone off its dock cannot charge: the free drone goes now
+    assert choose(fleet(cv_2={"battery_pct": 38.0, **OFF_DOCK["cv_2"]}), scene).drone_id != "cv-2"
+
+
+def test_a_free_drone_goes_now_when_waiting_would_be_slower() -> None:
+    civic = AREA.dock("cv-civic")
+    scene = (civic.lat + 0.003, civic.lon)
+    # cv-1 would need ~20 minutes of charge; cv-4 at the same dock is slower but ready now
+    choice = choose(fleet(cv_1={"battery_pct": 5.0}, cv_2={"available": False}), scene)
+    assert choice.drone_id == "cv-4"
