@@ -1,8 +1,11 @@
 """`dfr serve`: the whole controller in one process — HTTP API, MQTT ingest, fleet, dispatcher.
 
 Start-up order: store (migrated) → fleet connections → dispatcher (resumes open missions) → HTTP.
-Shutdown runs in reverse, staged: stop taking requests, stop supervising (drones keep their last
-command; a restart resumes them), close MAVLink, close the database.
+Shutdown runs in reverse, staged, on SIGTERM or SIGINT alike (`dfr.shutdown`): stop taking requests
+(HTTP, then MQTT), finish and hash the recordings (audited), stop the live feed, stop supervising, close
+MAVLink, close the database. Airborne drones are left to their autopilots: they keep their last command
+and, once the link is gone for ``COM_DL_LOSS_T``, fly their data-link-loss failsafe (``NAV_DLL_ACT``,
+RTL by default); a restarted service resumes their missions.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from dfr.api.app import create_app
-from dfr.api.live_routes import LiveServer  # live data
 from dfr.api.live_routes import router as live_router  # live data
 from dfr.api.video_routes import router as video_router  # live video
 from dfr.area import Area, load_area
@@ -28,6 +30,7 @@ from dfr.fleet.fleet import Fleet, default_links
 from dfr.ingest.lifespan import mqtt_ingest_task
 from dfr.live import Live  # live data
 from dfr.settings import Settings
+from dfr.shutdown import QuietServer, StopSignals
 from dfr.store import Store
 from dfr.store.merge import MergePolicy
 from dfr.store.missions import MissionStore
@@ -114,20 +117,29 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
 
 
 async def serve(settings: Settings) -> None:
-    async with running_service(settings) as svc:
-        config = uvicorn.Config(
-            svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
-        )
-        server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
-        # uvicorn traps SIGINT/SIGTERM during serve() and returns; the context then shuts down in order.
-        await server.serve()
+    """Run until SIGTERM or SIGINT, then shut down in stages (see the module docstring) and return."""
+    with StopSignals() as stop:
+        async with running_service(settings) as svc:
+            config = uvicorn.Config(
+                svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
+            )
+            server = QuietServer(config)  # ends SSE streams on shutdown; the signals are ours (StopSignals)
+            http = asyncio.create_task(server.serve(), name="http-server")
+            stopping = asyncio.create_task(stop.wait(), name="stop-signals")
+            await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            # Stage 1: stop taking requests (uvicorn closes its sockets, finishes those in flight).
+            server.should_exit = True
+            await http
+        # Leaving `running_service` ran the rest: MQTT, recordings, live feed, dispatcher, fleet, store.
+    log.info("dfr serve stopped")
 
 
 @contextlib.asynccontextmanager
 async def http_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop (a named task); yields the base URL."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
+    server = QuietServer(config)  # ends SSE streams on shutdown; leaves signals to the command
     task = asyncio.create_task(server.serve(), name="http-server")
     try:
         while not server.started:
