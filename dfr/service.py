@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from dfr.api.app import create_app
+from dfr.api.live_routes import LiveServer  # live data
 from dfr.api.live_routes import router as live_router  # live data
 from dfr.api.video_routes import router as video_router  # live video
 from dfr.area import Area, load_area
@@ -30,13 +31,25 @@ from dfr.fleet.fleet import Fleet, default_links
 from dfr.ingest.lifespan import mqtt_ingest_task
 from dfr.live import Live  # live data
 from dfr.settings import Settings
-from dfr.shutdown import QuietServer, StopSignals
+from dfr.shutdown import StopSignals
 from dfr.store import Store
 from dfr.store.merge import MergePolicy
 from dfr.store.missions import MissionStore
+from dfr.supervision import Supervisor
 from dfr.video.service import Video  # live video
 
 log = logging.getLogger(__name__)
+
+
+class QuietServer(LiveServer):
+    """A uvicorn server (ending live streams on shutdown) that installs no signal handlers: the command
+    running it owns SIGTERM/SIGINT (`dfr.shutdown.StopSignals`) and stops it with ``should_exit``.
+    uvicorn's own handlers would re-raise SIGTERM after it stops, killing the process before this
+    module's shutdown runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -74,11 +87,13 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
     )
     live = Live(settings, fleet, dispatcher)  # live data: event bus, telemetry/mission feed, MQTT out
     video: Video | None = None  # live video: WHEP hub and evidence recorder, started below
+    supervisor = Supervisor("dfr")  # named long-lived parts, restarted when they die; shown by healthz
     try:
-        await fleet.start()
+        await fleet.start(supervisor)
         live.start()  # live data: before the dispatcher, so that the missions it resumes are published
         await dispatcher.start()
         app = create_app(settings, store)
+        app.state.supervisor = supervisor
         app.state.missions = missions
         app.state.dispatcher = dispatcher
         app.state.fleet = fleet
@@ -113,6 +128,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         await live.stop()  # live data: stops feeding and publishing, ends open streams
         await dispatcher.stop()
         await fleet.stop()
+        await supervisor.stop()
         await store.close()
 
 

@@ -4,28 +4,24 @@ Why this exists: uvicorn's ``Server.serve`` installs its own SIGINT/SIGTERM hand
 returns, *re-raises* the signal it caught so that the previous handler sees it. For SIGTERM the previous
 handler is the default one, which ends the process on the spot: `running_service`'s shutdown (closing
 recordings, stopping the dispatcher, closing the database) never ran, and `dfr demo` left its simulator
-child behind. For SIGINT, asyncio's handler cancelled the main task, which cut that shutdown short at
-its first ``await``.
+child behind. For SIGINT, asyncio's handler cancelled `dfr serve`'s main task, which cut that shutdown
+short at its first ``await`` (the recordings' close).
 
 So dfr owns the signals: `StopSignals` turns the first SIGTERM or SIGINT into an `asyncio.Event` that
-the command waits on before it shuts down in order, and `QuietServer` is a uvicorn server that leaves
-signals alone (it stops when told through ``should_exit``). A second signal while shutting down means
-"now": the process exits at once with 128 + the signal number.
+the command waits on before it shuts down in order, and the service's uvicorn server
+(`dfr.service.QuietServer`) leaves signals alone (it stops when told through ``should_exit``). A second
+signal while shutting down means "now": the process exits at once with 128 + the signal number.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
 from types import TracebackType
 
-from dfr.api.live_routes import LiveServer
-
-__all__ = ["STOP_SIGNALS", "QuietServer", "StopSignals"]
+__all__ = ["STOP_SIGNALS", "StopSignals"]
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +60,3 @@ class StopSignals:
     async def wait(self) -> signal.Signals | None:
         await self.requested.wait()
         return self.received
-
-
-class QuietServer(LiveServer):
-    """A uvicorn server (ending live streams on shutdown) that installs no signal handlers: the command
-    running it owns SIGTERM/SIGINT (`StopSignals`) and stops it with ``should_exit``."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 
+from dfr.shutdown import StopSignals
 from sim.control import ControlServer
 from sim.fleet import DroneSpec, Fleet
 
@@ -117,14 +117,18 @@ async def serve(args: argparse.Namespace) -> None:
         ],
     }
     print(json.dumps(ready), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await control.stop()
-    await fleet.stop()
-    print(json.dumps({"event": "stopped", "sim_time": fleet.sim_time}), flush=True)
+    with StopSignals() as stop:
+        stopped = asyncio.create_task(stop.wait(), name="stop-signals")
+        gave_up = asyncio.create_task(fleet.supervisor.escalated.wait(), name="sim-escalated")
+        await asyncio.wait({stopped, gave_up}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        gave_up.cancel()
+        await control.stop()
+        await fleet.stop()
+    failed = [p.as_dict() for p in fleet.supervisor.down()]
+    print(json.dumps({"event": "stopped", "sim_time": fleet.sim_time, "failed": failed}), flush=True)
+    if failed:
+        raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
