@@ -25,8 +25,7 @@ from dfr.store import Store
 from dfr.store.audit_chain import verify_chain
 from dfr.video.recording import ACTION_RECORDED, MARKER_SUFFIX
 from sim.harness import SimProcess
-from tests.integration.test_service_e2e import AREA, POLICY
-from tests.support.api import drone_ready, mission_of, post, report
+from tests.support.api import AREA, POLICY, drone_ready, mission_of, post, report
 from tests.support.auth import PILOT, add_user, login_headers
 from tests.support.processes import dfr_serve, free_tcp_port
 from tests.support.wait import until

@@ -6,13 +6,20 @@ One copy instead of one per test file. Waits poll the public API (what an RTCC c
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.support.wait import until
 
-__all__ = ["drone_ready", "mission_of", "post", "report"]
+__all__ = ["AREA", "NEAR_CIVIC", "POLICY", "drone_ready", "mission_of", "post", "report"]
+
+ROOT = Path(__file__).resolve().parents[2]
+AREA = ROOT / "missions" / "areas" / "chula-vista.yaml"
+POLICY = ROOT / "missions" / "policies" / "default.yaml"
+NEAR_CIVIC = (32.6450, -117.0800)
+"""A scene ~650 m from the Civic Center dock (cv-1's), clear of every zone."""
 
 
 def report(ext_id: str, lat: float, lon: float, kind: str = "gunshot", **extra: Any) -> dict[str, Any]:
