@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from sim.harness import free_udp_base_port
-from tests.integration.test_service_e2e import AREA, POLICY
-from tests.support.processes import alive, descendants, dfr_demo, free_tcp_port, reap
+from sim.harness import SimProcess, free_udp_base_port
+from tests.support.api import AREA, POLICY
+from tests.support.processes import alive, descendants, dfr_demo, free_tcp_port, reap, udp_sockets
 from tests.support.wait import until_sync
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "missions" / "scenarios"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
@@ -85,3 +86,42 @@ async def test_a_child_started_to_die_with_its_parent_dies_on_sigkill() -> None:
         await until_sync(lambda: not alive(child), 10, "the child of a SIGKILLed parent to end")
     finally:
         reap([child])
+
+
+async def test_dfr_sim_exits_0_on_sigterm() -> None:
+    async with SimProcess(drones=1, speed=1) as sim:
+        assert await sim.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+async def test_scenario_runner_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    """`dfr sitl run` starts the simulator (and, on the px4 backend, PX4 instances) the same way."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dfr.cli",
+        "sitl",
+        "run",
+        str(SCENARIOS / "single-gunshot.yaml"),
+        "--report",
+        str(tmp_path / "report"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    children: list[int] = []
+    try:
+        # Under way: the service (in the runner) listens for MAVLink, which it starts after the simulator
+        # reported ready; the simulator's output pipes are then quiet, so only PDEATHSIG can end it.
+        await until_sync(
+            lambda: bool(descendants(proc.pid)) and udp_sockets(proc.pid) > 0, 60, "the scenario under way"
+        )
+        children = descendants(proc.pid)
+        proc.send_signal(sig)
+        await asyncio.wait_for(proc.wait(), 60)
+        await until_sync(lambda: not any(alive(p) for p in children), 5, "the runner's children to end")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        reap(children)

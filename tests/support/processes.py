@@ -29,6 +29,7 @@ __all__ = [
     "free_tcp_port",
     "reap",
     "stop_process",
+    "udp_sockets",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +69,22 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def udp_sockets(pid: int) -> int:
+    """How many UDP sockets (IPv4 and IPv6) process `pid` holds open."""
+    inodes: set[str] = set()
+    for table in ("udp", "udp6"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{table}") as f:
+            inodes |= {line.split()[9] for line in f.readlines()[1:] if len(line.split()) > 9}
+    held = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    held += 1
+    return held
 
 
 def reap(pids: list[int]) -> None:
