@@ -78,6 +78,8 @@ KEYFRAME_INTERVAL_S = 1.0
 _MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 _NAME = re.compile(r"^(?P<mission>[0-9a-fA-F-]{36})(?:-(?P<n>\d+))?\.mp4$")
 _T = TypeVar("_T")
+_FLUSH_AFTER = frozenset({b"moov", b"mdat", b"mfra"})
+"""Top-level boxes after which the file on disk is a playable whole."""
 
 
 def sha256_file(path: Path) -> str:
@@ -143,8 +145,9 @@ class _BoxFile(io.RawIOBase):
     """The file PyAV writes to: only whole top-level MP4 boxes reach the OS, a fragment in one ``write``.
 
     The muxer writes sequentially (fragmented MP4 never seeks back) in 32 KiB pieces that cut boxes
-    anywhere; this holds bytes until a box is complete and keeps a ``moof`` until its ``mdat`` is, so a
-    process killed at any instant leaves a file that ends between fragments. A regular file's ``write``
+    anywhere; this holds bytes until a box is complete, writes ``ftyp`` with its ``moov`` and each
+    ``moof`` with its ``mdat``, so a process killed at any instant leaves a file that ends between
+    fragments (or no bytes at all). A regular file's ``write``
     is not cut short by a signal, so each fragment is on disk entirely or not at all.
     """
 
@@ -186,7 +189,7 @@ class _BoxFile(io.RawIOBase):
             if len(self._pending) < end:
                 break
             self._scan = end
-            if kind != b"moof":  # a moof waits for its mdat; every other box stands alone
+            if kind in _FLUSH_AFTER:  # the header waits for its moov, a moof for its mdat
                 self._complete = end
         if self._complete:
             self._emit(self._complete)
@@ -218,6 +221,10 @@ class _BoxFile(io.RawIOBase):
         finally:
             os.close(self._fd)
             super().close()
+
+
+def _size(path: Path) -> int | None:
+    return path.stat().st_size if path.is_file() else None
 
 
 def _marker(path: Path) -> Path:
@@ -333,8 +340,11 @@ class EvidenceRecorder:
                     log.error("evidence marker %s does not name a mission recording; left alone", marker)
                     continue
                 mission_id = m.group("mission")
-                if not await self._run(path.is_file):
-                    log.warning("evidence marker %s without its file (killed before any frame)", marker)
+                size = await self._run(_size, path)
+                if not size:  # killed before the header was written: nothing to keep
+                    log.warning("recording %s was killed before its first bytes; nothing to keep", path)
+                    await self._audit_failure(mission_id, f"killed before {path.name} had any video")
+                    await self._run(path.unlink, True)
                 else:
                     audited = {
                         str(e.details.get("name"))
