@@ -4,8 +4,8 @@ Why this exists: uvicorn's ``Server.serve`` installs its own SIGINT/SIGTERM hand
 returns, *re-raises* the signal it caught so that the previous handler sees it. For SIGTERM the previous
 handler is the default one, which ends the process on the spot: `running_service`'s shutdown (closing
 recordings, stopping the dispatcher, closing the database) never ran, and `dfr demo` left its simulator
-child behind. For SIGINT, asyncio's handler cancelled `dfr serve`'s main task, which cut that shutdown
-short at its first ``await`` (the recordings' close).
+child behind. For SIGINT, asyncio's own handler then cancelled `dfr serve`'s main task in the middle of
+that shutdown, so how far it got depended on which ``await`` the cancellation happened to hit.
 
 So dfr owns the signals: `StopSignals` turns the first SIGTERM or SIGINT into an `asyncio.Event` that
 the command waits on before it shuts down in order, and the service's uvicorn server

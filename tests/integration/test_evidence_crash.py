@@ -1,4 +1,4 @@
-"""Evidence survives the controller's end (issue 12): `dfr serve` stopped with SIGTERM or killed with
+"""Evidence survives the controller's end (issue 12): `dfr serve` stopped with SIGTERM/SIGINT or killed with
 SIGKILL while a drone is en route leaves recordings that play to their end and whose SHA-256 is the one
 in the audit log; after SIGKILL and a restart the part recorded before the crash is kept, hashed and
 served beside the part recorded after it.
@@ -110,7 +110,10 @@ async def flight(tmp_path: Path) -> Any:
         yield db, env, tmp_path / "evidence"
 
 
-async def test_sigterm_mid_flight_closes_hashes_and_audits_the_recording(flight: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+async def test_stop_mid_flight_closes_hashes_and_audits_the_recording(
+    flight: Any, tmp_path: Path, sig: signal.Signals
+) -> None:
     db, env, evidence = flight
     port = free_tcp_port()
     async with dfr_serve(env, port, stderr=tmp_path / "serve.log") as proc:
@@ -120,9 +123,9 @@ async def test_sigterm_mid_flight_closes_hashes_and_audits_the_recording(flight:
             incident = await post(client, report("term-1", *NEAR_CIVIC))
             mission = await mission_of(client, incident, lambda m: m["state"] == "en_route", 60)
         await recorded(evidence, f"{mission['id']}.mp4", RECORDED_S)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         code = await asyncio.wait_for(proc.wait(), 60)
-    assert code == 0, f"dfr serve exited with {code} after SIGTERM"
+    assert code == 0, f"dfr serve exited with {code} after {sig.name}"
     parts = await audited_parts(db, mission["id"])
     assert len(parts) == 1 and parts[0]["partial"] is True, parts
     check_part(parts[0])
