@@ -95,29 +95,31 @@ def build_fleet(args: argparse.Namespace) -> Fleet:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    fleet = build_fleet(args)
-    await fleet.start()
-    control = ControlServer(fleet, "127.0.0.1", args.control_port)
-    port = await control.start()
-    ready = {
-        "event": "ready",
-        "control_port": port,
-        "speed": fleet.speed,
-        "drones": [
-            {
-                "sysid": d.sysid,
-                "name": d.name,
-                "port": fleet.port_of(d.sysid),
-                "local_port": fleet.local_port_of(d.sysid),
-                "lat": d.lat,
-                "lon": d.lon,
-                "alt_amsl": d.alt_amsl,
-            }
-            for d in fleet.specs
-        ],
-    }
-    print(json.dumps(ready), flush=True)
+    """Run until SIGTERM or SIGINT (handled from the start, so one sent right after the ready line still
+    stops the simulator in order and exits 0), or until the clock is given up (exit 1)."""
     with StopSignals() as stop:
+        fleet = build_fleet(args)
+        await fleet.start()
+        control = ControlServer(fleet, "127.0.0.1", args.control_port)
+        port = await control.start()
+        ready = {
+            "event": "ready",
+            "control_port": port,
+            "speed": fleet.speed,
+            "drones": [
+                {
+                    "sysid": d.sysid,
+                    "name": d.name,
+                    "port": fleet.port_of(d.sysid),
+                    "local_port": fleet.local_port_of(d.sysid),
+                    "lat": d.lat,
+                    "lon": d.lon,
+                    "alt_amsl": d.alt_amsl,
+                }
+                for d in fleet.specs
+            ],
+        }
+        print(json.dumps(ready), flush=True)
         stopped = asyncio.create_task(stop.wait(), name="stop-signals")
         gave_up = asyncio.create_task(fleet.supervisor.escalated.wait(), name="sim-escalated")
         await asyncio.wait({stopped, gave_up}, return_when=asyncio.FIRST_COMPLETED)
