@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SPEED ?= 1
 AREA ?= missions/areas/chula-vista.yaml
 
-.PHONY: venv install system-deps panel-assets demo test lint typecheck unit bench clean
+.PHONY: venv install system-deps panel-assets demo test explore lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,6 +63,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP) panel-assets system-deps lint typecheck
 	$(BIN)/pytest -q -ra
+
+# Property and schema tests with fresh random examples (and more of them); `make test` derandomizes them.
+EXPLORE_TESTS := tests/unit tests/scenarios/test_scenario_schema.py tests/integration/test_webhooks.py \
+	tests/integration/test_api_schema.py
+explore: $(STAMP)
+	$(BIN)/pytest -q -ra --hypothesis-profile=explore --hypothesis-show-statistics $(EXPLORE_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run

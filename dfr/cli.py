@@ -43,41 +43,54 @@ def _settings(args: argparse.Namespace, **extra: object) -> object:
 
 
 async def _demo(args: argparse.Namespace, area: Area) -> None:
-    """Simulator + service + a replayed incident feed, all on embedded defaults."""
+    """Simulator + service + a replayed incident feed, all on embedded defaults, until SIGTERM/SIGINT.
+
+    Shutdown is staged as `dfr serve`'s, then the simulator child is stopped; it is also started to die
+    with this process (`dfr.children`), so even a SIGKILLed demo leaves no simulator sending MAVLink.
+    """
     from dfr.service import http_server, running_service
+    from dfr.shutdown import StopSignals
     from sim.feed import run_feed
     from sim.harness import SimProcess
 
     area_path = args.area or DEMO_AREA
-    async with SimProcess(area=area_path, drones=len(area.drones), speed=args.speed, base_port=14540) as sim:
-        settings = _settings(
-            args,
-            area=area_path,
-            time_scale=args.speed,
-            mavlink_base_port=sim.base_port,
-            database_url=args.database_url or "sqlite+aiosqlite:///var/demo.sqlite",
-        )
-        async with running_service(settings) as svc:  # type: ignore[arg-type]
-            from dfr.auth.cli import DEMO_ACCOUNTS, ensure_demo_accounts
+    base_port = args.mavlink_base_port or 14540
+    with StopSignals() as stop:
+        async with SimProcess(
+            area=area_path, drones=len(area.drones), speed=args.speed, base_port=base_port
+        ) as sim:
+            settings = _settings(
+                args,
+                area=area_path,
+                time_scale=args.speed,
+                mavlink_base_port=sim.base_port,
+                database_url=args.database_url or "sqlite+aiosqlite:///var/demo.sqlite",
+            )
+            async with running_service(settings) as svc:  # type: ignore[arg-type]
+                from dfr.auth.cli import DEMO_ACCOUNTS, ensure_demo_accounts
 
-            feed_token = await ensure_demo_accounts(svc.store)
-            host, port = svc.settings.http_host, svc.settings.http_port
-            async with http_server(svc.app, host, port) as url:
-                print(
-                    json.dumps({"event": "demo-ready", "url": url, "drones": sim.ready["drones"]}), flush=True
-                )
-                print(f"dfr demo: service on {url} (API docs {url}/docs); incidents every {args.every:.0f} s")
-                logins = ", ".join(f"{u} / {pw} ({role.value})" for u, (pw, role) in DEMO_ACCOUNTS.items())
-                print(f"dfr demo: sign in at {url} as {logins}", flush=True)
-                feed = asyncio.create_task(
-                    run_feed(url, area.operating_area, every_s=args.every, token=feed_token), name="demo-feed"
-                )
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    feed.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await feed
+                feed_token = await ensure_demo_accounts(svc.store)
+                host, port = svc.settings.http_host, svc.settings.http_port
+                async with http_server(svc.app, host, port) as url:
+                    ready = {"event": "demo-ready", "url": url, "drones": sim.ready["drones"]}
+                    print(json.dumps(ready), flush=True)
+                    every = f"incidents every {args.every:.0f} s"
+                    print(f"dfr demo: service on {url} (API docs {url}/docs); {every}")
+                    logins = ", ".join(
+                        f"{u} / {pw} ({role.value})" for u, (pw, role) in DEMO_ACCOUNTS.items()
+                    )
+                    print(f"dfr demo: sign in at {url} as {logins}", flush=True)
+                    feed = asyncio.create_task(
+                        run_feed(url, area.operating_area, every_s=args.every, token=feed_token),
+                        name="demo-feed",
+                    )
+                    try:
+                        await stop.wait()
+                    finally:
+                        feed.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await feed
+    print(json.dumps({"event": "demo-stopped"}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
 """`dfr serve`: the whole controller in one process — HTTP API, MQTT ingest, fleet, dispatcher.
 
 Start-up order: store (migrated) → fleet connections → dispatcher (resumes open missions) → HTTP.
-Shutdown runs in reverse, staged: stop taking requests, stop supervising (drones keep their last
-command; a restart resumes them), close MAVLink, close the database.
+Shutdown runs in reverse, staged, on SIGTERM or SIGINT alike (`dfr.shutdown`): stop taking requests
+(HTTP, then MQTT), finish and hash the recordings (audited), stop the live feed, stop supervising, close
+MAVLink, close the database. Airborne drones are left to their autopilots: they keep their last command
+and, once the link is gone for ``COM_DL_LOSS_T``, fly their data-link-loss failsafe (``NAV_DLL_ACT``,
+RTL by default); a restarted service resumes their missions.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +31,25 @@ from dfr.fleet.fleet import Fleet, default_links
 from dfr.ingest.lifespan import mqtt_ingest_task
 from dfr.live import Live  # live data
 from dfr.settings import Settings
+from dfr.shutdown import StopSignals
 from dfr.store import Store
 from dfr.store.merge import MergePolicy
 from dfr.store.missions import MissionStore
+from dfr.supervision import Supervisor
 from dfr.video.service import Video  # live video
 
 log = logging.getLogger(__name__)
+
+
+class QuietServer(LiveServer):
+    """A uvicorn server (ending live streams on shutdown) that installs no signal handlers: the command
+    running it owns SIGTERM/SIGINT (`dfr.shutdown.StopSignals`) and stops it with ``should_exit``.
+    uvicorn's own handlers would re-raise SIGTERM after it stops, killing the process before this
+    module's shutdown runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -71,11 +87,13 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
     )
     live = Live(settings, fleet, dispatcher)  # live data: event bus, telemetry/mission feed, MQTT out
     video: Video | None = None  # live video: WHEP hub and evidence recorder, started below
+    supervisor = Supervisor("dfr")  # named long-lived parts, restarted when they die; shown by healthz
     try:
-        await fleet.start()
+        await fleet.start(supervisor)
         live.start()  # live data: before the dispatcher, so that the missions it resumes are published
         await dispatcher.start()
         app = create_app(settings, store)
+        app.state.supervisor = supervisor
         app.state.missions = missions
         app.state.dispatcher = dispatcher
         app.state.fleet = fleet
@@ -110,24 +128,34 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         await live.stop()  # live data: stops feeding and publishing, ends open streams
         await dispatcher.stop()
         await fleet.stop()
+        await supervisor.stop()
         await store.close()
 
 
 async def serve(settings: Settings) -> None:
-    async with running_service(settings) as svc:
-        config = uvicorn.Config(
-            svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
-        )
-        server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
-        # uvicorn traps SIGINT/SIGTERM during serve() and returns; the context then shuts down in order.
-        await server.serve()
+    """Run until SIGTERM or SIGINT, then shut down in stages (see the module docstring) and return."""
+    with StopSignals() as stop:
+        async with running_service(settings) as svc:
+            config = uvicorn.Config(
+                svc.app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on"
+            )
+            server = QuietServer(config)  # ends SSE streams on shutdown; the signals are ours (StopSignals)
+            http = asyncio.create_task(server.serve(), name="http-server")
+            stopping = asyncio.create_task(stop.wait(), name="stop-signals")
+            await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            # Stage 1: stop taking requests (uvicorn closes its sockets, finishes those in flight).
+            server.should_exit = True
+            await http
+        # Leaving `running_service` ran the rest: MQTT, recordings, live feed, dispatcher, fleet, store.
+    log.info("dfr serve stopped")
 
 
 @contextlib.asynccontextmanager
 async def http_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop (a named task); yields the base URL."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = LiveServer(config)  # live data: ends SSE streams on shutdown (uvicorn waits for them)
+    server = QuietServer(config)  # ends SSE streams on shutdown; leaves signals to the command
     task = asyncio.create_task(server.serve(), name="http-server")
     try:
         while not server.started:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dfr.charging import Charging
+from dfr.supervision import Supervisor
 from sim.link import VehicleLink
 from sim.params import Params
 from sim.vehicle import DockCharger, Vehicle
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 STEP_S = 0.02
 TICK_S = 0.02
 MAX_STEPS_PER_TICK = 250  # 50x at a 20 ms tick; beyond that simulated time lags
+CLOCK = "sim-fleet-clock"
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Fleet:
             if d.charging is not None:
                 vehicle.charger = DockCharger(d.lat, d.lon, d.charging)
             self.vehicles[d.sysid] = vehicle
-        self._task: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor("sim")
         self._wall0 = 0.0
         self._sim0 = 0.0
         self.ticks = 0
@@ -102,16 +104,13 @@ class Fleet:
             await loop.create_datagram_endpoint(lambda link=link: link, local_addr=(self.host, 0))  # type: ignore[misc]
             self.links[d.sysid] = link
         self._wall0 = time.monotonic()
-        self._task = asyncio.create_task(self._run(), name="sim-fleet-clock")
+        # Supervised: a step or a send that raises is logged and the clock goes on after a back-off (from
+        # the vehicles' current state: simulated time never jumps back); ten failures in a row give up and
+        # set `supervisor.escalated`, on which `dfr sim` exits non-zero rather than stand still silently.
+        self.supervisor.spawn(CLOCK, self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self.supervisor.stop()
         for link in self.links.values():
             if link.transport is not None:
                 link.transport.close()
@@ -130,6 +129,7 @@ class Fleet:
         vehicles = list(self.vehicles.values())
         links = list(self.links.values())
         next_tick = time.monotonic()
+        self._wall0 = next_tick - vehicles[0].t / self.speed  # a restarted clock resumes, never bursts
         while True:
             now = time.monotonic()
             target = (now - self._wall0) * self.speed

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from dfr.children import die_with_parent
 from sim.control import SimControl
 
 
@@ -100,6 +101,7 @@ class SimProcess:
             *self.args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(),  # no simulator outlives whoever started it, even on SIGKILL
         )
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._stderr_task = asyncio.create_task(self.proc.stderr.read(), name="sim-stderr")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 
+from dfr.shutdown import StopSignals
 from sim.control import ControlServer
 from sim.fleet import DroneSpec, Fleet
 
@@ -114,36 +114,42 @@ def build_fleet(args: argparse.Namespace) -> Fleet:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    fleet = build_fleet(args)
-    await fleet.start()
-    control = ControlServer(fleet, "127.0.0.1", args.control_port)
-    port = await control.start()
-    ready = {
-        "event": "ready",
-        "control_port": port,
-        "speed": fleet.speed,
-        "drones": [
-            {
-                "sysid": d.sysid,
-                "name": d.name,
-                "port": fleet.port_of(d.sysid),
-                "local_port": fleet.local_port_of(d.sysid),
-                "lat": d.lat,
-                "lon": d.lon,
-                "alt_amsl": d.alt_amsl,
-            }
-            for d in fleet.specs
-        ],
-    }
-    print(json.dumps(ready), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await control.stop()
-    await fleet.stop()
-    print(json.dumps({"event": "stopped", "sim_time": fleet.sim_time}), flush=True)
+    """Run until SIGTERM or SIGINT (handled from the start, so one sent right after the ready line still
+    stops the simulator in order and exits 0), or until the clock is given up (exit 1)."""
+    with StopSignals() as stop:
+        fleet = build_fleet(args)
+        await fleet.start()
+        control = ControlServer(fleet, "127.0.0.1", args.control_port)
+        port = await control.start()
+        ready = {
+            "event": "ready",
+            "control_port": port,
+            "speed": fleet.speed,
+            "drones": [
+                {
+                    "sysid": d.sysid,
+                    "name": d.name,
+                    "port": fleet.port_of(d.sysid),
+                    "local_port": fleet.local_port_of(d.sysid),
+                    "lat": d.lat,
+                    "lon": d.lon,
+                    "alt_amsl": d.alt_amsl,
+                }
+                for d in fleet.specs
+            ],
+        }
+        print(json.dumps(ready), flush=True)
+        stopped = asyncio.create_task(stop.wait(), name="stop-signals")
+        gave_up = asyncio.create_task(fleet.supervisor.escalated.wait(), name="sim-escalated")
+        await asyncio.wait({stopped, gave_up}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        gave_up.cancel()
+        await control.stop()
+        await fleet.stop()
+    failed = [p.as_dict() for p in fleet.supervisor.down()]
+    print(json.dumps({"event": "stopped", "sim_time": fleet.sim_time, "failed": failed}), flush=True)
+    if failed:
+        raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

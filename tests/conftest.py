@@ -1,4 +1,11 @@
-"""Fixtures shared by every test directory."""
+"""Fixtures and settings shared by every test directory.
+
+Property tests (hypothesis, and schemathesis through it) are *derandomized* by default: each test draws
+the same examples on every run and every machine, so `make test` passes or fails the same way twice
+(a fresh clone once failed on an example no later run drew). `make explore` runs them with fresh random
+examples and more of them (``--hypothesis-profile=explore``) to look for new failures; pin what it finds
+as an explicit ``@example``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.integration.mosquitto import Mosquitto, find_mosquitto
+
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+settings.load_profile("deterministic")  # `--hypothesis-profile=explore` (make explore) overrides it
 
 
 @pytest.fixture

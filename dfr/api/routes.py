@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse
 
 from dfr.api.ratelimit import limit
 from dfr.api.redact import public_entry
-from dfr.api.schemas import MAX_OFFSET, AuditPage, ErrorBody, Health, IncidentPage, IngestResponse
+from dfr.api.schemas import (
+    MAX_OFFSET,
+    AuditPage,
+    ErrorBody,
+    Health,
+    IncidentPage,
+    IngestResponse,
+    PartDown,
+)
 from dfr.api.sources import check_source
 from dfr.auth import FeedDep, ViewerDep
 from dfr.auth.deps import user_store
@@ -294,7 +302,7 @@ async def get_audit(
 @router.get(
     "/healthz",
     response_model=Health,
-    summary="Liveness and database reachability",
+    summary="Liveness, database reachability and supervised parts that are down",
     responses={503: {"model": Health, "description": "The database does not answer."}},
 )
 async def healthz(request: Request) -> Health | JSONResponse:
@@ -307,4 +315,6 @@ async def healthz(request: Request) -> Health | JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "database": f"{type(exc).__name__}: {exc}"[:300]}, status_code=503
         )
-    return Health(status="ok", database=store.backend)
+    supervisor = getattr(request.app.state, "supervisor", None)
+    down = [PartDown.model_validate(p.as_dict()) for p in supervisor.down()] if supervisor else []
+    return Health(status="degraded" if down else "ok", database=store.backend, parts=down)

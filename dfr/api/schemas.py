@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from dfr.domain.incidents import Incident
 from dfr.store import AuditEntry
+from dfr.supervision import PartState
 
 __all__ = ["AuditPage", "ErrorBody", "FieldProblem", "Health", "IncidentPage", "IngestResponse", "Problem"]
 
@@ -35,9 +36,20 @@ class AuditPage(BaseModel):
     offset: int
 
 
+class PartDown(BaseModel):
+    name: str = Field(
+        description="The supervised part (a named background task).", examples=["fleet-discovery"]
+    )
+    state: PartState = Field(description="restarting (failed, back-off running) or failed (given up).")
+    restarts: int
+    last_error: str | None
+    since: float = Field(description="Unix time of the last state change.")
+
+
 class Health(BaseModel):
-    status: str = Field(examples=["ok"])
+    status: str = Field(description="ok, degraded (a part is down) or unavailable.", examples=["ok"])
     database: str = Field(description="Backend in use, or why it is unavailable.", examples=["sqlite"])
+    parts: list[PartDown] = Field(default_factory=list, description="Supervised parts that are down.")
 
 
 class FieldProblem(BaseModel):

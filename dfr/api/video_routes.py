@@ -9,8 +9,11 @@ unknown drone or session, 413 for an oversized body, 415 for another content typ
 holds its share of sessions, 503 at the viewer limit (the last slots are kept for pilots and admins) or
 during shutdown.
 
-Evidence: ``GET /api/v1/missions/{id}/video`` serves the mission's recording, found through its audit
-record (never a path from the request), and ``.../video/meta`` its SHA-256 and size.
+Evidence: a mission's recording may come in parts (the service was restarted during the mission; a part
+cut short by a killed service is kept, hashed and marked ``partial``). ``GET /api/v1/missions/{id}/video``
+serves the latest part, ``?part=N`` (1-based) any of them, each found through its audit record (never a
+path from the request); ``.../video/meta`` gives the latest part's SHA-256 and size and ``parts``, every
+part's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import uuid
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -35,7 +38,7 @@ from dfr.video.hub import (
     VideoHub,
     Viewer,
 )
-from dfr.video.recording import evidence_of
+from dfr.video.recording import Evidence, evidence_parts
 from dfr.video.service import Video
 
 __all__ = ["MAX_SDP_BYTES", "router"]
@@ -136,29 +139,50 @@ async def whep_end(
     return Response(status_code=204)
 
 
-async def _evidence(request: Request, store: Any, mission_id: uuid.UUID) -> Any:
+async def _evidence(request: Request, store: Any, mission_id: uuid.UUID) -> list[Evidence]:
     video = _video(request)
-    found = await evidence_of(store, str(mission_id), video.evidence_dir)
-    if found is None or not found.path.is_file():
+    parts = [p for p in await evidence_parts(store, str(mission_id), video.evidence_dir) if p.path.is_file()]
+    if not parts:
         raise HTTPException(
             404, detail=_problem("not_found", f"no recording for mission {mission_id}", "mission_id")
         )
-    return found
+    return parts
 
 
-@router.get("/api/v1/missions/{mission_id}/video", summary="A mission's recorded video (MP4)")
-async def mission_video(mission_id: uuid.UUID, request: Request, store: StoreDep, _: ViewerDep) -> Response:
-    found = await _evidence(request, store, mission_id)
+@router.get("/api/v1/missions/{mission_id}/video", summary="A mission's recorded video (fragmented MP4)")
+async def mission_video(
+    mission_id: uuid.UUID,
+    request: Request,
+    store: StoreDep,
+    _: ViewerDep,
+    part: Annotated[
+        int | None, Query(ge=1, le=10_000, description="1-based part (default: the latest)")
+    ] = None,
+) -> Response:
+    parts = await _evidence(request, store, mission_id)
+    if part is not None and part > len(parts):
+        raise HTTPException(
+            404, detail=_problem("not_found", f"mission {mission_id} has {len(parts)} part(s)", "part")
+        )
+    found = parts[-1] if part is None else parts[part - 1]
     return FileResponse(found.path, media_type="video/mp4", filename=found.path.name)
 
 
-@router.get("/api/v1/missions/{mission_id}/video/meta", summary="A mission recording's SHA-256 and size")
+def _part(p: Evidence) -> dict[str, Any]:
+    return {"part": p.part, "name": p.path.name, "sha256": p.sha256, "bytes": p.bytes, "frames": p.frames,
+            "partial": p.partial}  # fmt: skip
+
+
+@router.get(
+    "/api/v1/missions/{mission_id}/video/meta", summary="A mission recording's parts: SHA-256 and size"
+)
 async def mission_video_meta(
     mission_id: uuid.UUID, request: Request, store: StoreDep, _: ViewerDep
 ) -> dict[str, Any]:
-    found = await _evidence(request, store, mission_id)
-    return {"mission_id": str(mission_id), "name": found.path.name, "sha256": found.sha256,
-            "bytes": found.bytes, "frames": found.frames}  # fmt: skip
+    parts = await _evidence(request, store, mission_id)
+    latest = parts[-1]
+    return {"mission_id": str(mission_id), "name": latest.path.name, "sha256": latest.sha256,
+            "bytes": latest.bytes, "frames": latest.frames, "parts": [_part(p) for p in parts]}  # fmt: skip
 
 
 def _web(name: str) -> str:

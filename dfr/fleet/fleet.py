@@ -17,8 +17,10 @@ from typing import Any
 from mavsdk.asyncio import ComponentType, Configuration, Mavsdk
 
 from dfr.fleet.drone import Drone
+from dfr.supervision import Supervisor
 
 log = logging.getLogger(__name__)
+DISCOVERY = "fleet-discovery"
 
 
 class FleetError(RuntimeError):
@@ -48,19 +50,23 @@ class Fleet:
         self.links = list(links)
         self.drones: dict[str, Drone] = {}
         self._mavsdk: Mavsdk | None = None
-        self._discovery: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self.all_connected = asyncio.Event()
         self._changed = asyncio.Event()  # set whenever a drone connects
 
-    async def start(self) -> None:
-        """Open every connection and discover systems in the background (drones may come up later)."""
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Open every connection and discover systems in the background (drones may come up later).
+
+        Discovery is the supervised part ``fleet-discovery``: if it fails it is logged and restarted
+        (MAVSDK's system list is re-read, so no drone is missed), never silently gone."""
         self._mavsdk = Mavsdk(Configuration.create_with_component_type(ComponentType.GROUND_STATION))
         for link in {lk.url for lk in self.links}:
             try:
                 await self._mavsdk.add_any_connection(link)
             except Exception as e:
                 raise FleetError(f"cannot open MAVLink connection {link}: {e}") from e
-        self._discovery = asyncio.create_task(self._discover(), name="fleet-discovery")
+        self._supervisor = supervisor or Supervisor("fleet")
+        self._supervisor.spawn(DISCOVERY, self._discover)
 
     async def _discover(self) -> None:
         assert self._mavsdk is not None
@@ -113,10 +119,8 @@ class Fleet:
             raise FleetError(f"drone {drone_id!r} is not connected") from None
 
     async def stop(self) -> None:
-        if self._discovery is not None:
-            self._discovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._discovery
+        if self._supervisor is not None:
+            await self._supervisor.stop_part(DISCOVERY)
         for drone in self.drones.values():
             await drone.stop()
         if self._mavsdk is not None:

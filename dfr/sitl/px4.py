@@ -38,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from dfr.children import die_with_parent
 from dfr.sitl.backends import BackendUnsupported, WallClock
 from dfr.sitl.relay import UdpRelay
 from dfr.sitl.scenario import Fault, Scenario
@@ -159,7 +160,13 @@ class Px4Backend:
                 log = await asyncio.to_thread(open, cwd / "px4.log", "wb")  # closed in stop()
                 self._logs.append(log)
                 proc = await asyncio.create_subprocess_exec(
-                    *args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+                    *args,
+                    cwd=cwd,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    preexec_fn=die_with_parent(),  # no autopilot left flying if the runner is killed
                 )
                 self.procs.append(proc)
             await asyncio.sleep(0)  # let a binary that cannot start exit before the service waits on it

@@ -100,6 +100,7 @@ class Video:
             self._renderer = await asyncio.to_thread(GroundRenderer, self.area)
         await self.watch.start()
         if self.recorder is not None:
+            await self.recorder.recover()  # parts a killed service left: hashed and audited first
             self.recorder.start()
 
     async def close(self) -> None:

@@ -29,7 +29,7 @@ from dfr.panel import STATIC_DIR
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
-from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.api import AREA, POLICY, report
 from tests.support.auth import add_user, login_headers
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from dfr.auth import Role
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
-from tests.integration.test_service_e2e import AREA, POLICY
+from tests.support.api import AREA, POLICY
 from tests.support.auth import add_user
 
 pytestmark = pytest.mark.integration

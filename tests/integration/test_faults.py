@@ -12,13 +12,10 @@ Real processes throughout: `dfr serve` as a child process, the simulator process
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import socket
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,64 +28,13 @@ from dfr.store import Store
 from dfr.store.audit_chain import verify_chain
 from sim.harness import SimProcess
 from tests.integration.mosquitto import Mosquitto
-from tests.integration.test_service_dispatch import NEAR_CIVIC, mission_of, post
-from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.api import AREA, NEAR_CIVIC, POLICY, drone_ready, mission_of, post, report
 from tests.support.auth import PILOT, add_user, login_headers
+from tests.support.processes import dfr_serve, free_tcp_port
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 SPEED = 20.0
-
-
-async def until(probe: Any, timeout: float, what: str) -> None:
-    """Poll `probe` (an async predicate) until true; for states no event announces (a public API read)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                if await probe():
-                    return
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def dfr_serve(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`dfr serve` as its own process; yields once /healthz answers. Left running if the test kills it."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dfr.cli",
-        "serve",
-        "--port",
-        str(port),
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c, asyncio.timeout(60):
-            while True:
-                if proc.returncode is not None:
-                    raise AssertionError(f"dfr serve exited with {proc.returncode}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await c.get("/api/v1/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def test_service_killed_mid_mission_resumes_and_completes(tmp_path: Path) -> None:
@@ -108,12 +54,7 @@ async def test_service_killed_mid_mission_resumes_and_completes(tmp_path: Path) 
         async with dfr_serve(env, port) as first, httpx.AsyncClient(base_url=base) as client:
             client.headers.update(await login_headers(client, *PILOT))
 
-            async def ready() -> bool:
-                d = (await client.get("/api/v1/drones/cv-1")).json()
-                t = d.get("telemetry") or {}
-                return bool(d["connected"] and t.get("health_ok") and t.get("battery_pct"))
-
-            await until(ready, 60, "cv-1 connected and healthy")  # before the alert, as in service
+            await drone_ready(client, "cv-1")  # before the alert, as in service
             incident = await post(client, report("kill-1", *NEAR_CIVIC))
             before = await mission_of(client, incident, lambda m: m["state"] == "en_route", 60)
             first.send_signal(signal.SIGKILL)  # no shutdown code runs: as a power cut would be

@@ -17,7 +17,7 @@ import pytest
 
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
-from tests.integration.test_service_e2e import AREA, POLICY
+from tests.support.api import AREA, POLICY
 from tests.support.auth import signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

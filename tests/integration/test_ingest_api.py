@@ -726,7 +726,7 @@ async def test_list_filters_by_status_and_pages(client: httpx.AsyncClient) -> No
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{API}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "sqlite"}
+    assert response.json() == {"status": "ok", "database": "sqlite", "parts": []}
 
 
 async def test_requests_before_startup_are_503(settings: Settings) -> None:

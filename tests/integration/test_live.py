@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,9 @@ from dfr.settings import Settings
 from dfr.store import Store
 from sim.harness import SimProcess
 from tests.integration.mosquitto import Mosquitto
-from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.api import AREA, POLICY, report
 from tests.support.auth import signed_in
+from tests.support.wait import until, until_sync
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -118,18 +119,6 @@ class MqttWatcher:
             raise AssertionError(f"MQTT never showed {what}; got {[t for t, _ in self.seen]}") from None
 
 
-async def poll(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    """For states that announce themselves nowhere (a drone freed, a subscription gone)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                if await check():
-                    return
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"never: {what}") from None
-
-
 async def retained(broker: Mosquitto, topic: str) -> tuple[dict[str, Any], bool]:
     """What a subscriber arriving now gets on `topic` (the broker's retained message)."""
     async with aiomqtt.Client(broker.host, broker.port) as late:
@@ -210,7 +199,7 @@ async def test_flight_is_streamed_published_and_shown(tmp_path: Path, mosquitto:
                     async def cv1_free() -> bool:
                         return not (await client.get("/api/v1/drones/cv-1")).json()["busy"]
 
-                    await poll(cv1_free, 5, "cv-1 free")  # the dispatcher frees it just after "landed"
+                    await until(cv1_free, 5, "cv-1 free")  # the dispatcher frees it just after "landed"
 
                     # stream: incident first, then every mission step once and in order
                     assert sse.of("incident")[0]["incident"]["id"] == incident_id
@@ -288,8 +277,8 @@ async def test_stream_framing_heartbeat_overflow_and_shutdown(bare_app: tuple[Fa
             assert r.status_code == 503 and r.json()["detail"]["code"] == "not_ready"  # no fleet here
             reader = asyncio.create_task(sse.run(client))
             await asyncio.wait_for(sse.connected.wait(), 5)
-            await asyncio.sleep(0.5)
-            assert "heartbeat" in sse.comments  # idle stream: comments keep proxies from closing it
+            # idle stream: comments keep proxies from closing it
+            await until_sync(lambda: "heartbeat" in sse.comments, 5, "a heartbeat comment")
             bus.publish({"type": "mission", "data": {"id": "m-1", "state": "launching"}})
             await sse.wait(lambda s: len(s.events) == 1, 2, "the mission event")
             assert sse.events == [("mission", {"id": "m-1", "state": "launching"})]
@@ -320,7 +309,7 @@ async def test_client_disconnect_ends_the_stream(bare_app: tuple[FastAPI, EventB
         async def unsubscribed() -> bool:
             return not bus.subscribers
 
-        await poll(unsubscribed, 5, "the stream's subscription removed")
+        await until(unsubscribed, 5, "the stream's subscription removed")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -345,7 +334,7 @@ async def test_publisher_queues_while_broker_down_then_delivers(mosquitto: Mosqu
         async def failed_twice() -> bool:
             return pub.counters.connection_failures >= 2
 
-        await poll(failed_twice, 5, "two failed connection attempts")
+        await until(failed_twice, 5, "two failed connection attempts")
         assert not pub.connected.is_set() and pub.last_error
         assert pub.backlog == (2, 5) and pub.counters.telemetry_dropped == 15  # oldest telemetry gone
 
@@ -358,7 +347,7 @@ async def test_publisher_queues_while_broker_down_then_delivers(mosquitto: Mosqu
             async def sent() -> bool:
                 return pub.backlog == (0, 0) and pub.counters.telemetry_published == 5
 
-            await poll(sent, 10, "the backlog sent after reconnecting")
+            await until(sent, 10, "the backlog sent after reconnecting")
             latest, was_retained = await retained(mosquitto, "dfr/missions/m-1")
             assert was_retained and latest["state"] == "en_route"
             topic = "dfr/drones/cv-1/telemetry"

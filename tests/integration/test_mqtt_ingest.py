@@ -15,7 +15,6 @@ import json
 import logging
 import signal
 import sys
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from dfr.ingest import MqttIngest, mask_url, mqtt_ingest_task, parse_mqtt_url
 from dfr.settings import Settings
 from dfr.store import IngestResult, MergePolicy, Store
 from tests.integration.mosquitto import Mosquitto
+from tests.support.wait import until, until_sync
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -133,11 +133,7 @@ async def observer(broker: Mosquitto) -> AsyncIterator[Observer]:
 
 async def wait_until(condition: Callable[[], bool], what: str) -> None:
     """For states that publish nothing (a connection dropping); polls, bounded by WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await until_sync(condition, WAIT_S, what, every=0.02)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -372,11 +368,7 @@ def store_has_reports(store: Store, n: int) -> Callable[[], Awaitable[bool]]:
 
 
 async def wait_until_async(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await until(condition, WAIT_S, what, every=0.02)
 
 
 async def test_a_report_in_flight_survives_kill_9(

@@ -24,8 +24,8 @@ from dfr.geo import distance_m
 from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from sim.harness import SimProcess
-from tests.integration.test_service_dispatch import SPEED, mission_of, post, settings_for
-from tests.integration.test_service_e2e import AREA, report
+from tests.integration.test_service_dispatch import SPEED, settings_for
+from tests.support.api import AREA, mission_of, post, report
 from tests.support.auth import add_user, login_headers, signed_in
 
 pytestmark = pytest.mark.integration

@@ -21,12 +21,11 @@ from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
 from tests.integration.mosquitto import Mosquitto
-from tests.integration.test_service_e2e import AREA, POLICY, report
+from tests.support.api import AREA, NEAR_CIVIC, POLICY, mission_of, post, report
 from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration
 SPEED = 20.0
-NEAR_CIVIC = (32.6450, -117.0800)  # ~650 m from the civic dock
 
 
 def settings_for(tmp_path: Path, base_port: int) -> Settings:
@@ -37,29 +36,6 @@ def settings_for(tmp_path: Path, base_port: int) -> Settings:
         time_scale=SPEED,
         mavlink_base_port=base_port,
     )
-
-
-async def mission_of(
-    client: httpx.AsyncClient, incident_id: str, pred: Any, timeout: float
-) -> dict[str, Any]:
-    """Wait (through the public API) until the incident's mission satisfies `pred`."""
-    last: dict[str, Any] | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                ms = (await client.get("/api/v1/missions", params={"limit": 100})).json()["missions"]
-                last = next((m for m in ms if m["incident_id"] == incident_id), None)
-                if last is not None and pred(last):
-                    return last
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"mission of incident {incident_id} stuck: {last}") from None
-
-
-async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    r = await client.post("/api/v1/incidents", json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["incident"]["id"])
 
 
 async def test_approval_queue_and_refusal(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ dispatcher) against the real simulator process; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +19,12 @@ from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
+from tests.support.api import AREA, POLICY, report
 from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-AREA = ROOT / "missions" / "areas" / "chula-vista.yaml"
-POLICY = ROOT / "missions" / "policies" / "default.yaml"
 SPEED = 20.0
-
-
-def report(ext_id: str, lat: float, lon: float, kind: str = "gunshot", **extra: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "location": {"lat": lat, "lon": lon},
-        "reported_at": datetime.now(UTC).isoformat(),
-        "priority": 1,
-        "source": "test-sensor",
-        "external_id": ext_id,
-        **extra,
-    }
 
 
 async def wait_mission(client: httpx.AsyncClient, pred: Any, timeout: float) -> list[dict[str, Any]]:

@@ -35,7 +35,8 @@ from dfr.video.overlay import decode_timestamp, now_ms, read_overlay_line
 from dfr.video.recording import EvidenceRecorder, evidence_of
 from dfr.video.watch import MissionWatch
 from sim.harness import SimProcess
-from tests.integration.test_service_e2e import AREA, POLICY, report, wait_mission
+from tests.integration.test_service_e2e import wait_mission
+from tests.support.api import AREA, POLICY, report
 from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration

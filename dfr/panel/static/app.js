@@ -5,6 +5,7 @@
 import { api, onUnauthenticated, post } from "./api.js";
 import { AuditView } from "./audit.js";
 import { connectLive, readState } from "./live.js";
+import { watchHealth } from "./health.js";
 import { MapView } from "./map.js";
 import { MissionView } from "./mission.js";
 import { Override } from "./override.js";
@@ -214,6 +215,7 @@ async function start() {
       $("stream-status").dataset.state = s;
     },
   });
+  watchHealth($("health-banner"));
   setInterval(() => {
     mapView.refreshAges();
     views.queue.refreshAges();
