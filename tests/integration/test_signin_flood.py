@@ -30,8 +30,9 @@ from dfr.auth import Role, passwords
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from sim.harness import SimProcess
-from tests.integration.test_service_e2e import AREA, ROOT, report, wait_mission
+from tests.integration.test_service_e2e import wait_mission
 from tests.integration.test_video_whep import _audited, settings_for
+from tests.support.api import AREA, ROOT, report
 from tests.support.auth import PILOT, add_user, login_headers
 
 API = "/api/v1"
