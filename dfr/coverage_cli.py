@@ -35,7 +35,8 @@ def _site(s: Any) -> dict[str, Any]:
     return {"id": s.id, "lat": round(s.lat, 6), "lon": round(s.lon, 6), "cruise_m_s": s.cruise_m_s}
 
 
-def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # looked up now: tests capture it per call
     import cv2
 
     from dfr.area import AreaError, load_area

@@ -319,6 +319,14 @@ def choose_drone(
     if waiting:
         later, wait = min(waiting, key=lambda cw: (cw[0].eta_s, cw[0].drone_id))
         if best is None or later.eta_s < best.eta_s:
+            for choice, _ in planned:  # every drone says why it is not sent
+                rejections.append(
+                    Rejection(
+                        choice.drone_id,
+                        f"free now, but on scene in about {choice.eta_s:.0f} s, later than "
+                        f"{later.drone_id} after charging ({later.eta_s:.0f} s)",
+                    )
+                )
             raise WaitForCharge(rejections, later, wait)
     if best is not None:
         return best

@@ -150,7 +150,8 @@ async def compare_all(
     return pairs
 
 
-def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # looked up now: tests capture it per call
     files = scenario_files(args.paths)
     if not files:
         print("no scenario files found", file=sys.stderr)

@@ -321,7 +321,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="directory for the scenario, JSON and PNG")
 
 
-def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # looked up now: tests capture it per call
     from dfr.area import AreaError, load_area
     from dfr.history import HistoryError
     from dfr.history_cli import calls_from_args
