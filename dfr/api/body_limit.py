@@ -9,11 +9,12 @@ Routes may have smaller limits of their own (reports: ``max_payload_bytes``; SDP
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dfr.api.asgi_refusal import send_refusal
 
 __all__ = ["BodyLimitMiddleware", "BodyTooLarge"]
 
@@ -77,16 +78,4 @@ class BodyLimitMiddleware:
 
 async def _refuse(send: Send, status: int, reason: str) -> None:
     problem = _problem(reason) | ({} if status == 413 else {"code": "bad_request"})
-    body = json.dumps({"detail": problem}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_refusal(send, status, problem, close=True)

@@ -18,13 +18,13 @@ Requests with neither header (scripts, curl) carry no browser's ambient authorit
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dfr.api.asgi_refusal import send_refusal
 from dfr.auth.deps import COOKIE
 
 __all__ = ["STATE_CHANGING", "ForgeryMiddleware"]
@@ -59,18 +59,7 @@ class ForgeryMiddleware:
             await self.app(scope, receive, send)
             return
         status, problem = refusal
-        body = json.dumps({"detail": problem}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_refusal(send, status, problem)
 
     @staticmethod
     def _body_type(path: str, headers: dict[str, str]) -> tuple[int, dict[str, object]] | None:
