@@ -18,7 +18,17 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["ChargeMethod", "Charging", "charge_after", "time_to_reach_s", "time_until_ready_s"]
+__all__ = [
+    "ON_DOCK_M",
+    "ChargeMethod",
+    "Charging",
+    "charge_after",
+    "time_to_reach_s",
+    "time_until_ready_s",
+]
+
+ON_DOCK_M = 10.0
+"""A landed drone this close to its dock sits on it (and charges, where the dock charges)."""
 
 
 class ChargeMethod(enum.Enum):

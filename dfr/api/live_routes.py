@@ -236,6 +236,11 @@ class DroneView(BaseModel):
     telemetry_age_s: float | None = Field(description="Seconds since the last telemetry update.")
     pilot_control: bool = Field(default=False, description="A pilot has taken it from the automation.")
     pilot_by: str | None = Field(default=None, description="Username of the pilot in control, if any.")
+    ready_in_s: float | None = Field(
+        default=None,
+        description="Seconds until the drone, charging on its dock, is ready again (0: ready); null when "
+        "it is not on a charging dock or its battery is unknown.",
+    )
 
 
 class DroneList(BaseModel):
@@ -271,6 +276,7 @@ def _drone_view(area: Area, fleet: Fleet, dispatcher: Dispatcher, drone_id: str)
         telemetry_age_s=round(time.monotonic() - updated, 2) if updated else None,
         pilot_control=dispatcher.pilot_of(drone_id) is not None,
         pilot_by=dispatcher.pilot_of(drone_id),
+        ready_in_s=dispatcher.ready_in_s(drone_id),
     )
 
 

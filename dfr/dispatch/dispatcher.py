@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dfr.area import METRES_PER_FOOT, Area
+from dfr.charging import ON_DOCK_M, time_until_ready_s
 from dfr.dispatch.flight import FlightControl, FlightPlan, FlightResult, OnPhase, Phase, advance, fly
 from dfr.dispatch.policy import Policy, decide
 from dfr.dispatch.safety import make_safe
@@ -282,6 +283,23 @@ class Dispatcher:
     def pilot_of(self, drone_id: str) -> str | None:
         """The username of the pilot who holds the drone, if one does."""
         return self._pilots.get(drone_id)
+
+    def ready_in_s(self, drone_id: str) -> float | None:
+        """Seconds until a drone on its charging dock is ready again (0: ready), for the RTCC's view;
+        None when it is not on its dock, its dock does not charge, or its battery is unknown."""
+        try:
+            dock = self.area.dock(self.area.drone(drone_id).dock)
+        except KeyError:
+            return None
+        drone = self.fleet.drones.get(drone_id)
+        if dock.charging is None or drone is None:
+            return None
+        s = drone.state
+        if s.in_air or s.armed or s.battery_pct is None or s.lat is None or s.lon is None:
+            return None
+        if distance_m(s.lat, s.lon, dock.lat, dock.lon) > ON_DOCK_M:
+            return None
+        return round(time_until_ready_s(max(0.0, s.battery_pct), dock.charging), 1)
 
     def is_flying(self, mission_id: str) -> bool:
         """Whether the mission's flight is being supervised now."""

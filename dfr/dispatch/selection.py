@@ -28,7 +28,7 @@ from shapely.geometry import Point
 
 from dfr.airframe import AirframeProfile
 from dfr.area import Area
-from dfr.charging import Charging, time_to_reach_s
+from dfr.charging import ON_DOCK_M, Charging, time_to_reach_s
 from dfr.dispatch.policy import Policy, _distinct
 from dfr.dispatch.sortie import SortiePlan, plan_sortie
 from dfr.geo import distance_m
@@ -173,7 +173,7 @@ def _charging_on_dock(area: Area, c: Candidate) -> Charging | None:
         dock = area.dock(c.dock_id)
     except KeyError:
         return None
-    if dock.charging is None or not c.available or distance_m(c.lat, c.lon, dock.lat, dock.lon) > 10.0:
+    if dock.charging is None or not c.available or distance_m(c.lat, c.lon, dock.lat, dock.lon) > ON_DOCK_M:
         return None
     return dock.charging
 

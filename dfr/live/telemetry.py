@@ -55,14 +55,16 @@ def mission_event(mission: Mission) -> Event:
     return {"type": "mission", "data": mission.model_dump(mode="json")}
 
 
-def telemetry_event(drone: Drone, mission_id: str | None) -> Event:
-    """``telemetry``: the drone's latest snapshot, the wall time it was taken, and its mission if busy."""
+def telemetry_event(drone: Drone, mission_id: str | None, ready_in_s: float | None = None) -> Event:
+    """``telemetry``: the drone's latest snapshot, the wall time it was taken, its mission if busy, and
+    the seconds until it is ready again when it charges on its dock."""
     return {
         "type": "telemetry",
         "data": {
             "drone_id": drone.id,
             "time": _now_iso(),
             "mission_id": mission_id,
+            "ready_in_s": ready_in_s,
             "telemetry": drone.state.snapshot(),
         },
     }
@@ -175,7 +177,8 @@ class LiveFeed:
                 await asyncio.sleep(delay)
             seen = drone.state.updated_at
             last_sent = time.monotonic()
-            self.bus.publish(telemetry_event(drone, self.dispatcher.busy.get(drone_id)))
+            d = self.dispatcher
+            self.bus.publish(telemetry_event(drone, d.mission_of(drone_id), d.ready_in_s(drone_id)))
 
     async def _wait_for_drone(self, drone_id: str) -> Drone:
         while True:

@@ -257,3 +257,19 @@ async def test_queued_call_expires_at_its_policy_deadline(tmp_path: Path) -> Non
                 assert m["drone_id"] is None
                 flying = await mission_of(client, first, lambda m: True, 5)
                 assert flying["state"] in ("en_route", "on_scene", "returning")  # cv-1 was busy all along
+
+
+async def test_a_drone_charging_on_its_dock_says_when_it_is_ready(tmp_path: Path) -> None:
+    """The Civic Center dock charges at 2.5 %/min to a ready level of 90 %: at 50 % that is 16 minutes."""
+    async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
+        async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
+            drone = await svc.fleet.wait_ready("cv-1")
+            assert sim.control is not None
+            await sim.control.request(op="battery", drone=1, pct=50.0)
+            await drone.wait_for(lambda s: s.battery_pct is not None and s.battery_pct < 60, 10)
+            async with http_server(svc.app) as url, httpx.AsyncClient(base_url=url) as client:
+                await signed_in(client, svc.store)
+                views = (await client.get("/api/v1/drones")).json()["drones"]
+                cv1 = next(d for d in views if d["id"] == "cv-1")
+                assert 600 < cv1["ready_in_s"] <= 40 / 2.5 * 60, cv1  # charging meanwhile: a little less
+                assert next(d for d in views if d["id"] == "cv-2")["ready_in_s"] is None  # not connected

@@ -116,7 +116,8 @@ export class MapView {
     v.marker.setLatLng([t.lat, t.lon]);
     v.arrow.style.transform = `rotate(${t.heading_deg || 0}deg)`;
     const battery = t.battery_pct === null ? "—" : `${Math.round(t.battery_pct)}%`;
-    v.label.textContent = `${d.id} · ${missionState || (t.in_air ? "flying" : "docked")} · ${battery}`;
+    const charging = d.ready_in_s > 0 ? ` · ready in ${Math.ceil(d.ready_in_s / 60)} min` : "";
+    v.label.textContent = `${d.id} · ${missionState || (t.in_air ? "flying" : "docked")} · ${battery}${charging}`;
     v.sub.textContent = `${t.flight_mode || ""}${d.pilot_control ? " · PILOT" : ""}`;
     v.root.dataset.lat = t.lat;
     v.root.dataset.lon = t.lon;
