@@ -41,6 +41,7 @@ from dfr.domain.incidents import (
     validate_report,
 )
 from dfr.domain.reach import check_reach
+from dfr.ingest.hooks import run_hooks
 from dfr.settings import Settings
 from dfr.store import MAX_PAGE, Store
 
@@ -241,8 +242,8 @@ async def ingest_body(
                 "external_id",
             ),
         )
-    for hook in getattr(request.app.state, "ingest_hooks", ()):  # e.g. the dispatcher; after the commit
-        await hook(result)
+    # e.g. the dispatcher, after the commit: a failing one is logged, never turned into this answer
+    await run_hooks(getattr(request.app.state, "ingest_hooks", ()), result, "HTTP ingest")
     response.status_code = 201 if result.created else 200
     if result.created:
         response.headers["Location"] = str(request.url_for("get_incident", incident_id=result.incident.id))

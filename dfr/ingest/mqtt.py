@@ -61,6 +61,7 @@ import aiomqtt
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dfr.domain.incidents import IncidentReport, ReportRejected, validate_report
+from dfr.ingest.hooks import run_hooks
 from dfr.settings import Settings
 from dfr.store import IngestResult, Store
 
@@ -539,11 +540,7 @@ class MqttIngest(BrokerLink):
 
         self._ack(message, client)  # committed: now the broker may forget it
         self.counters.accepted += 1
-        for hook in self.hooks:  # e.g. the dispatcher, after the commit
-            try:
-                await hook(result)
-            except Exception:
-                log.exception("MQTT ingest: hook failed for report %s/%s", *_key(report))
+        await run_hooks(self.hooks, result, "MQTT ingest")  # e.g. the dispatcher, after the commit
         if result.created:
             self.counters.created += 1
             disposition = "created"

@@ -796,3 +796,25 @@ async def test_openapi_documents_the_report_schema_with_examples(client: httpx.A
     assert refs <= set(components)
     for example in content["examples"].values():
         IncidentReport.model_validate(example["value"])
+
+
+async def test_a_failing_subscriber_never_turns_a_stored_report_into_an_error(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A report is committed before the hooks run: whatever a hook does, the caller gets its 201, the
+    other hooks still run, and the failure is logged with the hook's name (it used to answer 500)."""
+    seen: list[str] = []
+
+    async def broken(result: Any) -> None:
+        raise RuntimeError("subscriber down")
+
+    async def healthy(result: Any) -> None:
+        seen.append(result.incident.id)
+
+    app.state.ingest_hooks[:] = [broken, healthy]
+    response = await client.post(f"{API}/incidents", json=body(external_id="hook-1"))
+    assert response.status_code == 201, response.text
+    incident_id = response.json()["incident"]["id"]
+    assert seen == [incident_id]
+    assert (await client.get(f"{API}/incidents/{incident_id}")).status_code == 200
+    assert any("hook" in r.getMessage() and "broken" in r.getMessage() for r in caplog.records)
