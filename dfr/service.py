@@ -90,8 +90,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
     supervisor = Supervisor("dfr")  # named long-lived parts, restarted when they die; shown by healthz
     try:
         await fleet.start(supervisor)
-        live.start()  # live data: before the dispatcher, so that the missions it resumes are published
-        await dispatcher.start()
+        live.start(supervisor)  # live data: before the dispatcher, so the missions it resumes are published
+        await dispatcher.start(supervisor)
         app = create_app(settings, store)
         app.state.supervisor = supervisor
         app.state.missions = missions

@@ -44,11 +44,13 @@ from dfr.geo import distance_m
 from dfr.planning import PlanRequest, plan_route
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
+from dfr.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 S = MissionState
 AIRBORNE = (S.LAUNCHING, S.EN_ROUTE, S.ON_SCENE, S.RETURNING)
 Listener = Callable[[Mission], Awaitable[None]]
+RETRY_PART = "dispatcher-retry-queued"
 
 
 def _with(mission: Mission, update: dict[str, Any]) -> Mission:
@@ -123,14 +125,17 @@ class Dispatcher:
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
         self.listeners: list[Listener] = []
         self.pending: set[asyncio.Task[None]] = set()
-        self._retry_task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> None:
-        """Resume open missions (after a restart) and retry queued ones."""
-        self._retry_task = asyncio.create_task(self._retry_queued(), name="dispatcher-retry-queued")
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Resume open missions (after a restart) and retry queued ones.
+
+        The retry loop is the supervised part ``dispatcher-retry-queued`` (restarted if it ever dies)."""
+        self._supervisor = supervisor or Supervisor("dispatcher")
+        self._supervisor.spawn(RETRY_PART, self._retry_queued)
         for mission in await self.missions.open_missions():
             if mission.state in AIRBORNE and mission.drone_id is not None:
                 self._reserve(mission.id, mission.drone_id)
@@ -144,8 +149,8 @@ class Dispatcher:
         self._closing = True
         flights = [s.task for s in self._sorties.values() if s.task is not None]
         tasks = [*self.pending, *flights, *self.approval_timers.values()]
-        if self._retry_task is not None:
-            tasks.append(self._retry_task)
+        if self._supervisor is not None:
+            await self._supervisor.stop_part(RETRY_PART)
         for t in tasks:
             t.cancel()
         for t in tasks:

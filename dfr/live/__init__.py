@@ -14,6 +14,7 @@ from dfr.live.bus import EVENT_TYPES, Event, EventBus, Subscription, overflow_ev
 from dfr.live.mqtt_out import MqttPublisher, MqttPublisherCounters
 from dfr.live.telemetry import DEFAULT_TELEMETRY_HZ, LiveFeed, mission_event, telemetry_event
 from dfr.settings import Settings
+from dfr.supervision import Supervisor
 
 __all__ = [
     "DEFAULT_TELEMETRY_HZ",
@@ -52,9 +53,10 @@ class Live:
         self.feed = LiveFeed(self.bus, fleet, dispatcher, telemetry_hz=telemetry_hz)
         self.mqtt: MqttPublisher | None = None
 
-    def start(self) -> None:
-        """Start feeding the bus, and publishing to MQTT if configured (the broker may be down)."""
-        self.feed.start()
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Start feeding the bus (the telemetry watcher supervised when `supervisor` is given), and
+        publishing to MQTT if configured (the broker may be down)."""
+        self.feed.start(supervisor)
         if self.settings.mqtt_url:
             self.mqtt = MqttPublisher(self.bus, self.settings.mqtt_url)
             self.mqtt.start()

@@ -31,10 +31,12 @@ from dfr.fleet.drone import Drone
 from dfr.fleet.fleet import Fleet
 from dfr.live.bus import Event, EventBus
 from dfr.store.store import IngestResult
+from dfr.supervision import PartState, Supervisor
 
 __all__ = ["DEFAULT_TELEMETRY_HZ", "LiveFeed", "incident_event", "mission_event", "telemetry_event"]
 
 log = logging.getLogger(__name__)
+TELEMETRY_PART = "live-telemetry"
 
 DEFAULT_TELEMETRY_HZ: Final = 2.0
 """Snapshots per drone per wall second: smooth enough for a map, light enough for many viewers."""
@@ -111,21 +113,33 @@ class LiveFeed:
         self.dispatcher = dispatcher
         self.period_s = 1.0 / telemetry_hz
         self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
     @property
     def running(self) -> bool:
+        if self._supervisor is not None:
+            status = self._supervisor.parts.get(TELEMETRY_PART)
+            return status is not None and status.state is PartState.RUNNING
         return self._task is not None and not self._task.done()
 
-    def start(self) -> None:
-        if self._task is not None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Follow missions and drones; the telemetry watcher is the supervised part ``live-telemetry``
+        when a supervisor is given (restarted if it dies), else a plain task (tests)."""
+        if self._task is not None or self._supervisor is not None:
             raise RuntimeError("LiveFeed.start() was already called")
         self.dispatcher.listeners.append(self.on_mission)
-        self._task = asyncio.create_task(self._supervise(), name="live-telemetry")
+        if supervisor is not None:
+            self._supervisor = supervisor
+            supervisor.spawn(TELEMETRY_PART, self._supervise)
+        else:
+            self._task = asyncio.create_task(self._supervise(), name=TELEMETRY_PART)
 
     async def stop(self) -> None:
         """Stop publishing (idempotent). Events already on the bus stay there for their readers."""
         with contextlib.suppress(ValueError):
             self.dispatcher.listeners.remove(self.on_mission)
+        if self._supervisor is not None:
+            await self._supervisor.stop_part(TELEMETRY_PART)
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()

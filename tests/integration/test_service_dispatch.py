@@ -264,6 +264,8 @@ async def test_a_drone_charging_on_its_dock_says_when_it_is_ready(tmp_path: Path
     async with SimProcess(area=AREA, drones=1, speed=SPEED) as sim:
         async with running_service(settings_for(tmp_path, sim.base_port)) as svc:
             drone = await svc.fleet.wait_ready("cv-1")
+            parts = svc.app.state.supervisor.parts  # the service's long-lived parts run supervised
+            assert {"fleet-discovery", "live-telemetry", "dispatcher-retry-queued"} <= set(parts)
             assert sim.control is not None
             await sim.control.request(op="battery", drone=1, pct=50.0)
             await drone.wait_for(lambda s: s.battery_pct is not None and s.battery_pct < 60, 10)
