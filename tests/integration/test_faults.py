@@ -75,15 +75,23 @@ async def test_service_killed_mid_mission_resumes_and_completes(tmp_path: Path) 
         assert (await verify_chain(store.engine)).intact
 
 
-async def publish_all(broker: Mosquitto, bodies: list[dict[str, Any]]) -> int:
+async def publish_all(
+    broker: Mosquitto, bodies: list[dict[str, Any]], *, hold_at: int = -1, go_on: asyncio.Event | None = None
+) -> int:
     """A sensor gateway that keeps publishing through a broker outage: each report is retried until the
-    broker acknowledged it (PUBACK), as a QoS 1 publisher must. Returns how many attempts failed."""
+    broker acknowledged it (PUBACK), as a QoS 1 publisher must. Returns how many attempts failed.
+
+    With `hold_at`, it waits for `go_on` before publishing report number `hold_at`, so that a test can
+    take the broker down while the rest of the burst is still to come (else a fast publisher may be
+    done before the outage, and never feel it)."""
     failures = 0
     pending = list(bodies)
     while pending:
         try:
             async with aiomqtt.Client(broker.host, broker.port, identifier="sensor-gw", timeout=2) as c:
                 while pending:
+                    if go_on is not None and len(bodies) - len(pending) == hold_at:
+                        await go_on.wait()
                     await c.publish("dfr/incidents", json.dumps(pending[0]), qos=1)
                     pending.pop(0)
                     await asyncio.sleep(0.01)
@@ -116,7 +124,8 @@ async def test_broker_restart_during_a_qos1_burst_loses_and_doubles_nothing(
         ingest = svc.app.state.mqtt_ingest
         async with asyncio.timeout(20):
             await ingest.connected.wait()
-        publisher = asyncio.create_task(publish_all(mosquitto, bodies))
+        go_on = asyncio.Event()
+        publisher = asyncio.create_task(publish_all(mosquitto, bodies, hold_at=30, go_on=go_on))
 
         async def stored() -> int:
             return int((await svc.store.row_counts())["incident_reports"])
@@ -126,6 +135,7 @@ async def test_broker_restart_during_a_qos1_burst_loses_and_doubles_nothing(
 
         await until(some_stored, 30, "the first reports")  # the outage starts mid-burst
         mosquitto.stop()
+        go_on.set()  # the other 30 reports are published into the outage
         await asyncio.sleep(1.0)  # the broker stays down for a while (not a synchronisation)
         mosquitto.start()
         failures = await asyncio.wait_for(publisher, 60)
