@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -289,6 +290,7 @@ async def _launch(
     if plan.fence:
         await _act(control, drone.upload_fence, plan.fence)
     result.launched_at = time.time()
+    texts_before = drone.state.status_count
     await _act(control, drone.arm_and_takeoff, plan.altitude_m, time_scale=scale)
     clear = min(plan.altitude_m - 2, 20.0)
     took_off = False
@@ -296,14 +298,17 @@ async def _launch(
     def climbed_or_settled(s: Any) -> bool:
         nonlocal took_off
         took_off = took_off or s.flight_mode == "TAKEOFF"
-        return (s.rel_alt_m or 0) >= clear or (took_off and s.in_air and s.flight_mode == "HOLD")
+        new = s.status_texts[-(s.status_count - texts_before) :] if s.status_count > texts_before else []
+        low = any((h := _announced_takeoff_m(t)) is not None and h < clear for t in new)
+        return low or (s.rel_alt_m or 0) >= clear or (took_off and s.in_air and s.flight_mode == "HOLD")
 
     # Start along the route as soon as the drone is safely up; the go-to climbs the rest of the way.
     await _wait(drone, climbed_or_settled, control, 60 / scale + 10, failsafe=False, recall=False)
     if (drone.state.rel_alt_m or 0) < clear:
-        # The takeoff ended low (the autopilot used another takeoff altitude): climb here, then go.
+        # The takeoff ends low: the autopilot took off to another altitude than the one set and read back
+        # (it says so at once; seen on real PX4 SITL), or stopped climbing. Climb here, then go.
         log.warning(
-            "drone %s: takeoff ended at %.1f m, climbing to %.0f m before the route",
+            "drone %s: takeoff too low (%.1f m now), climbing to %.0f m before the route",
             drone.id,
             drone.state.rel_alt_m or 0,
             plan.altitude_m,
@@ -318,6 +323,15 @@ async def _launch(
             recall=False,
         )
     await advance(control, on_phase, "en_route", {})
+
+
+_TAKEOFF_TEXT = re.compile(r"Using default takeoff altitude: ([0-9.]+) m")
+
+
+def _announced_takeoff_m(text: str) -> float | None:
+    """The height PX4 says it takes off to ("Using default takeoff altitude: 2.5 m"), if the text is that."""
+    m = _TAKEOFF_TEXT.search(text)
+    return float(m.group(1)) if m else None
 
 
 async def _fly_out(

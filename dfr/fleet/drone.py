@@ -112,6 +112,7 @@ class DroneState:
     connected: bool = False
     updated_at: float = 0.0
     status_texts: list[str] = field(default_factory=list)
+    status_count: int = 0  # texts received in all (the list keeps the last 50)
 
     @property
     def groundspeed(self) -> float:
@@ -252,6 +253,7 @@ class Drone:
 
     def _on_text(self, t: Any) -> None:
         self.state.status_texts = [*self.state.status_texts[-49:], t.text.strip()]
+        self.state.status_count += 1
 
     async def wait_for(self, pred: Callable[[DroneState], bool], timeout: float) -> DroneState:
         """Wait until `pred(state)` holds; raises TimeoutError after `timeout` wall seconds."""

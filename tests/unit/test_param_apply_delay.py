@@ -54,3 +54,13 @@ def test_setting_the_same_value_again_does_not_delay_it_again() -> None:
     run(v, PARAM_APPLY_DELAY_S + 0.02)
     _set_over_the_link(link, "MIS_TAKEOFF_ALT", 40.0)  # a client confirming what it already set
     assert v.params["MIS_TAKEOFF_ALT"] == 40.0
+
+
+def test_the_flight_reads_the_takeoff_height_px4_announces() -> None:
+    """Real PX4 sometimes took off to its 2.5 m default although MIS_TAKEOFF_ALT had been read back as
+    60: the flight procedure reads PX4's announcement and climbs at once instead of waiting."""
+    from dfr.dispatch.flight import _announced_takeoff_m
+
+    assert _announced_takeoff_m("Using default takeoff altitude: 2.5 m\t") == 2.5
+    assert _announced_takeoff_m("Using default takeoff altitude: 60.0 m") == 60.0
+    assert _announced_takeoff_m("Takeoff detected") is None
