@@ -242,6 +242,9 @@ class Vehicle:
         self._tko_h = 0.0
         self._tko_detected = False
         self._tko_for_mission = False
+        # A DO_REPOSITION that came while a takeoff was still on the ground: (north, east, height, speed,
+        # yaw), flown as soon as the vehicle is off the ground (PX4 accepts it then; probed on v1.16 SITL).
+        self._after_tko: tuple[float, float, float, float | None, float | None] | None = None
         # RTL
         self._rtl_phase = RTL_CLIMB
         self._rtl_alt = 0.0
@@ -802,6 +805,14 @@ class Vehicle:
             cap += (self._p_up - cap) * min(1.0, (h - a1) / a1)
         if self._p_tko_ramp > 0.0:
             cap *= min(1.0, (t - TAKEOFF_SPOOL_S) / self._p_tko_ramp)
+        if self._after_tko is not None and self.height - self._ground_h >= TAKEOFF_DONE_BELOW_M:
+            pending, self._after_tko = self._after_tko, None
+            if not self._tko_detected:
+                self._tko_detected = True
+                self._info("Takeoff detected")
+            self.landed_state = LandedState.IN_AIR
+            self._reposition_to(*pending)
+            return
         dh = self._tko_h - self.height
         w = _max_speed_from_distance(dh, self._p_acc_up, self._p_b_up) if dh > 0.0 else 0.0
         self._wd = w if w < cap else cap
@@ -1106,6 +1117,7 @@ class Vehicle:
         self._tko_h = height
         self._tko_detected = False
         self._tko_for_mission = for_mission
+        self._after_tko = None
         self._tn, self._te = self.north, self.east
         self._yaw_mode = YAW_KEEP
         self._landed_t = None
@@ -1435,14 +1447,30 @@ class Vehicle:
             return MavResult.DENIED
         if alt_amsl is not None and not _finite(alt_amsl):
             alt_amsl = None
-        if not self._in_flight() or not self._can_navigate() or self._nav in (ST_IDLE, ST_FALL):
+        lifting_off = self.armed and self._nav == ST_TAKEOFF and self._on_ground
+        if (
+            not (self._in_flight() or lifting_off)
+            or not self._can_navigate()
+            or self._nav in (ST_IDLE, ST_FALL)
+        ):
             return MavResult.DENIED
         h = self.height if alt_amsl is None else alt_amsl - self.home_alt_amsl
         if h < self._ground_h:
             return MavResult.DENIED
         n, e = ne_from_latlon(self.home_lat, self.home_lon, lat, lon)
         self._user_mode(Mode.LOITER)
+        if lifting_off:
+            # PX4 takes a reposition sent between NAV_TAKEOFF and lift-off: the mode is HOLD at once, the
+            # lift-off completes, and the vehicle then flies to the point (climbing on the way).
+            self._after_tko = (n, e, max(h, self._ground_h + TAKEOFF_DONE_BELOW_M), speed, yaw_deg)
+            return MavResult.ACCEPTED
         self._clear_behaviour()
+        self._reposition_to(n, e, h, speed, yaw_deg)
+        return MavResult.ACCEPTED
+
+    def _reposition_to(
+        self, n: float, e: float, h: float, speed: float | None, yaw_deg: float | None
+    ) -> None:
         self._start_hold(n, e, h)
         self._speed_override = None
         if speed is not None and _finite(speed) and speed > 0:
@@ -1453,7 +1481,6 @@ class Vehicle:
             self._yaw_fixed = _wrap_pi(math.radians(yaw_deg))
         else:
             self._yaw_mode = YAW_TRAVEL
-        return MavResult.ACCEPTED
 
     def cmd_orbit(
         self, radius: float, velocity: float | None, yaw_behavior: int, lat: float | None, lon: float | None

@@ -236,6 +236,20 @@ def test_goto_refusals() -> None:
     assert v.height == pytest.approx(10.0, abs=0.3) and dist_to(v, 10.0, 0.0) < 0.5
 
 
+def test_goto_sent_before_lift_off_is_taken_and_flown_after_it() -> None:
+    """Real PX4 v1.16 SITL accepts a DO_REPOSITION sent right after NAV_TAKEOFF while still on the ground
+    (probed: accepted at 0.0 m, HOLD, climbing to the point's height); the simulator refused it."""
+    v = make(MIS_TAKEOFF_ALT=2.5)
+    assert v.cmd_arm() == MavResult.ACCEPTED
+    assert v.cmd_takeoff() == MavResult.ACCEPTED
+    assert v.height - v._ground_h < 0.1
+    assert goto(v, 40.0, 0.0, 30.0) == MavResult.ACCEPTED
+    assert v.mode == Mode.LOITER
+    assert run(v, 60, lambda v: v.height > 29.0 and dist_to(v, 40.0, 0.0) < 1.0)
+    assert any(t.startswith("Takeoff detected") for t in text_list(v))
+    assert v.landed_state == LandedState.IN_AIR
+
+
 def test_goto_speed_and_change_speed() -> None:
     v = make()
     take_off(v)
