@@ -119,6 +119,9 @@ class Dock(_Strict):
     alt_amsl_m: float = Field(ge=-500.0, le=9000.0, allow_inf_nan=False)
     # None: the dock does not restore batteries (a landed drone keeps the charge it came back with).
     charging: Charging | None = None
+    # Height above the dock of the highest obstacle near it (trees, roofs, masts) plus a margin: a launch
+    # climbs straight up to here, then starts towards the scene and climbs the rest of the way en route.
+    clear_height_m: float = Field(default=20.0, gt=0.0, le=120.0, allow_inf_nan=False)
 
     @property
     def point(self) -> Point:

@@ -236,6 +236,11 @@ class DroneView(BaseModel):
     telemetry_age_s: float | None = Field(description="Seconds since the last telemetry update.")
     pilot_control: bool = Field(default=False, description="A pilot has taken it from the automation.")
     pilot_by: str | None = Field(default=None, description="Username of the pilot in control, if any.")
+    not_ready: str | None = Field(
+        default=None,
+        description="Why this docked drone cannot launch at once (e.g. its launch parameters are still being "
+        "set on the autopilot), or null when it can.",
+    )
     ready_in_s: float | None = Field(
         default=None,
         description="Seconds until the drone, charging on its dock, is ready again (0: ready); null when "
@@ -277,6 +282,7 @@ def _drone_view(area: Area, fleet: Fleet, dispatcher: Dispatcher, drone_id: str)
         pilot_control=dispatcher.pilot_of(drone_id) is not None,
         pilot_by=dispatcher.pilot_of(drone_id),
         ready_in_s=dispatcher.ready_in_s(drone_id),
+        not_ready=dispatcher.not_ready(drone_id),
     )
 
 

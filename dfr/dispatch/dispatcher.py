@@ -26,6 +26,7 @@ from dfr.area import METRES_PER_FOOT, Area
 from dfr.charging import ON_DOCK_M, time_until_ready_s
 from dfr.dispatch.flight import FlightControl, FlightPlan, FlightResult, OnPhase, Phase, advance, fly
 from dfr.dispatch.policy import Policy, decide
+from dfr.dispatch.preparation import PREPARATION_PART, Preparation, launch_params
 from dfr.dispatch.safety import make_safe
 from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
 from dfr.dispatch.sortie import plan_sortie, planner_zones
@@ -128,6 +129,14 @@ class Dispatcher:
         self._supervisor: Supervisor | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
         self._closing = False
+        self._kick = asyncio.Event()  # a drone became ready: retry queued missions now
+        self.preparation = Preparation(
+            fleet,
+            wanted=self._standing_params,
+            idle=self._idle_on_dock,
+            on_ready=lambda _drone_id: self._kick.set(),
+            time_scale=time_scale,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, supervisor: Supervisor | None = None) -> None:
@@ -136,6 +145,8 @@ class Dispatcher:
         The retry loop is the supervised part ``dispatcher-retry-queued`` (restarted if it ever dies)."""
         self._supervisor = supervisor or Supervisor("dispatcher")
         self._supervisor.spawn(RETRY_PART, self._retry_queued)
+        self._supervisor.spawn(PREPARATION_PART, self.preparation.run)
+        self.fleet.on_connect.append(lambda _drone_id: self.preparation.wake())
         for mission in await self.missions.open_missions():
             if mission.state in AIRBORNE and mission.drone_id is not None:
                 self._reserve(mission.id, mission.drone_id)
@@ -151,6 +162,7 @@ class Dispatcher:
         tasks = [*self.pending, *flights, *self.approval_timers.values()]
         if self._supervisor is not None:
             await self._supervisor.stop_part(RETRY_PART)
+            await self._supervisor.stop_part(PREPARATION_PART)
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -306,6 +318,10 @@ class Dispatcher:
             return None
         return round(time_until_ready_s(max(0.0, s.battery_pct), dock.charging), 1)
 
+    def not_ready(self, drone_id: str) -> str | None:
+        """Why a drone idle on its dock cannot launch at once (being prepared), for the RTCC's view."""
+        return self.preparation.not_ready(drone_id) if self._idle_on_dock(drone_id) else None
+
     def is_flying(self, mission_id: str) -> bool:
         """Whether the mission's flight is being supervised now."""
         sortie = self._sorties.get(mission_id)
@@ -331,6 +347,7 @@ class Dispatcher:
                     lat=state.lat if state and state.lat is not None else dock.lat,
                     lon=state.lon if state and state.lon is not None else dock.lon,
                     available=cfg.id not in self.busy and cfg.id not in self._pilots and on_ground,
+                    not_ready=self.preparation.not_ready(cfg.id) if on_ground else None,
                     connected=bool(state and state.connected and state.health_ok),
                     battery_pct=state.battery_pct if state else None,
                     response_speed_m_s=cfg.response_speed_m_s,
@@ -431,7 +448,9 @@ class Dispatcher:
         """Retry queued missions periodically: a drone also becomes available by reconnecting, reporting
         its battery or being charged, not only by finishing a flight."""
         while not self._closing:
-            await asyncio.sleep(period_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), period_s)
+            self._kick.clear()
             try:
                 await self._launch_queued()
             except Exception:
@@ -507,6 +526,7 @@ class Dispatcher:
             params=dict(cfg.params),
             fence=sortie.fence,
             time_scale=self.time_scale,
+            clear_height_m=dock.clear_height_m,
         )
 
     async def _supervise(self, sortie: Sortie, mission: Mission, resume: str | None) -> None:
@@ -591,6 +611,22 @@ class Dispatcher:
         flying = self.fleet.drones.get(sortie.drone_id)
         if flying is None or not flying.state.in_air:
             self._pilots.pop(sortie.drone_id, None)
+        self.preparation.wake()
+
+    def _standing_params(self, drone_id: str) -> dict[str, float] | None:
+        """What a drone of this area holds while docked: its launch parameters at the area's altitude."""
+        try:
+            cfg = self.area.drone(drone_id)
+        except KeyError:
+            return None
+        return launch_params(cfg.response_speed_m_s, dict(cfg.params), self.area.default_altitude_m)
+
+    def _idle_on_dock(self, drone_id: str) -> bool:
+        """Parameters may be changed: no sortie, no pilot, disarmed on the ground."""
+        drone = self.fleet.drones.get(drone_id)
+        if drone is None or drone_id in self.busy or drone_id in self._pilots:
+            return False
+        return not drone.state.armed and not drone.state.in_air
 
     def _recorder(self, mission_id: str) -> OnPhase:
         """The `on_phase` of one mission's flight: each phase becomes a recorded mission step."""

@@ -17,15 +17,17 @@ does after a controller restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, TypeVar
 
 from shapely.geometry import LineString, Point
 
+from dfr.dispatch.preparation import launch_params
 from dfr.fleet.drone import Drone
 from dfr.planning.fence import AutopilotFence
 
@@ -35,6 +37,7 @@ Phase = str  # "launching", "en_route", "on_scene", "returning", "landed"
 PHASES: tuple[Phase, ...] = ("launching", "en_route", "on_scene", "returning", "landed")
 FAILSAFE_MODES = frozenset({"RETURN_TO_LAUNCH", "LAND"})
 P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class FlightAborted(RuntimeError):
@@ -59,6 +62,7 @@ class FlightPlan:
     time_scale: float = 1.0
     arrive_m: float = 5.0
     corner_m: float = 8.0
+    clear_height_m: float = 20.0  # the dock's obstacle height: climb straight up to here, then go
     # The way home, (lon, lat) ending at the dock; None: the outbound route reversed. Set when a pilot
     # hands back far from the route, so that the return is planned around the zones from there.
     return_route: list[tuple[float, float]] | None = None
@@ -257,13 +261,11 @@ async def _piloted(drone: Drone, control: FlightControl, on_phase: OnPhase, resu
             await advance(control, on_phase, "returning", {"reason": f"autopilot failsafe: {s.flight_mode}"})
 
 
-async def _act(
-    control: FlightControl, command: Callable[P, Awaitable[None]], *a: P.args, **kw: P.kwargs
-) -> None:
+async def _act(control: FlightControl, command: Callable[P, Awaitable[R]], *a: P.args, **kw: P.kwargs) -> R:
     """Send one command, unless a pilot has control (then raise `PilotTookOver` instead)."""
     if control.pilot.is_set():
         raise PilotTookOver()
-    await command(*a, **kw)
+    return await command(*a, **kw)
 
 
 async def _launch(
@@ -274,25 +276,53 @@ async def _launch(
     result: FlightResult,
     scale: float,
 ) -> None:
-    """Prepare (parameters confirmed, fence stored and read back), arm, take off, climb clear.
+    """Arm, take off and climb clear of the dock, with nothing slow in front of the arm command.
 
-    Parameters go first and the fence upload after them, so the autopilot has time to apply what it
-    has already confirmed before the takeoff depends on it.
+    A drone is normally prepared on its dock (`dfr.dispatch.preparation`): its parameters are confirmed
+    already and nothing is sent before arming. What is not confirmed (an unprepared drone, a sortie at
+    another altitude) is set and read back first. The sortie's fence (its fit checked before anything
+    is sent) is uploaded and read back, and the prepared values are re-read, while the drone arms and
+    climbs; both must succeed before the drone leaves the dock's vicinity (PX4 accepts a fence upload
+    when armed: probed on v1.16 SITL), else the sortie fails and the drone is made safe.
     """
     await _wait(drone, lambda s: s.health_ok, control, 30, failsafe=False, recall=False)
-    speed_params = {
-        "MPC_XY_VEL_MAX": max(plan.response_speed_m_s, 12.0),
-        "MPC_XY_CRUISE": plan.response_speed_m_s,
-    }
-    # The drone's (airframe profile's) own speed limits win over the defaults derived from its speed.
-    params = {**speed_params, **plan.params, "MIS_TAKEOFF_ALT": plan.altitude_m}
-    await _act(control, drone.set_params, params, time_scale=scale)
+    params = launch_params(plan.response_speed_m_s, plan.params, plan.altitude_m)
     if plan.fence:
-        await _act(control, drone.upload_fence, plan.fence)
+        drone.check_fence_fits(plan.fence)
+    set_now = await _act(control, drone.ensure_params, params, time_scale=scale)
+    prepared = {k: v for k, v in params.items() if k not in set_now}
     result.launched_at = time.time()
     texts_before = drone.state.status_count
-    await _act(control, drone.arm_and_takeoff, plan.altitude_m, time_scale=scale)
-    clear = min(plan.altitude_m - 2, 20.0)
+    background = [
+        asyncio.create_task(drone.upload_fence(plan.fence), name=f"drone-{drone.id}-fence-upload")
+        if plan.fence
+        else None,
+        asyncio.create_task(
+            drone.recheck_params(prepared, time_scale=scale), name=f"drone-{drone.id}-param-recheck"
+        )
+        if prepared
+        else None,
+    ]
+    try:
+        await _act(control, drone.arm_and_takeoff, plan.altitude_m, time_scale=scale)
+        await _climb_clear(drone, plan, control, scale, texts_before)
+        for task in background:
+            if task is not None:
+                await task
+    finally:
+        for task in background:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    await advance(control, on_phase, "en_route", {})
+
+
+async def _climb_clear(
+    drone: Drone, plan: FlightPlan, control: FlightControl, scale: float, texts_before: int
+) -> None:
+    """Wait until the drone is above the dock's obstacles; climb there itself if the takeoff ends low."""
+    clear = min(plan.altitude_m - 2, plan.clear_height_m)
     took_off = False
 
     def climbed_or_settled(s: Any) -> bool:
@@ -306,7 +336,8 @@ async def _launch(
     await _wait(drone, climbed_or_settled, control, 60 / scale + 10, failsafe=False, recall=False)
     if (drone.state.rel_alt_m or 0) < clear:
         # The takeoff ends low: the autopilot took off to another altitude than the one set and read back
-        # (it says so at once; seen on real PX4 SITL), or stopped climbing. Climb here, then go.
+        # (it says so at once; seen on real PX4 SITL), or stopped climbing. Climb here, then go: PX4 takes
+        # the go-to even before lift-off.
         log.warning(
             "drone %s: takeoff too low (%.1f m now), climbing to %.0f m before the route",
             drone.id,
@@ -322,7 +353,6 @@ async def _launch(
             failsafe=False,
             recall=False,
         )
-    await advance(control, on_phase, "en_route", {})
 
 
 _TAKEOFF_TEXT = re.compile(r"Using default takeoff altitude: ([0-9.]+) m")

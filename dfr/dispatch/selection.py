@@ -76,6 +76,7 @@ class Candidate:
     connected: bool
     battery_pct: float | None
     response_speed_m_s: float
+    not_ready: str | None = None  # why a docked drone cannot launch at once (being prepared), else None
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,8 @@ def _precheck(
         return "not connected"
     if not c.available:
         return "busy"
+    if c.not_ready is not None:
+        return c.not_ready
     if c.battery_pct is None or not math.isfinite(c.battery_pct):
         return "battery level unknown"
     if c.battery_pct < policy.min_battery_pct and not charging:

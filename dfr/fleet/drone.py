@@ -37,6 +37,11 @@ def _reason(e: Exception) -> str:
     return str(getattr(name, "name", None) or str(e).split(";")[0])
 
 
+def _same(a: float, b: float) -> bool:
+    """Parameter equality as the autopilot stores it (REAL32 or INT32)."""
+    return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-6)
+
+
 def _geofence_data(fence: AutopilotFence) -> GeofenceData:
     polygons = [
         Polygon(
@@ -150,6 +155,9 @@ class Drone:
         self.state = DroneState(connected=True)  # discovered just now; the subscription reports changes
         self.changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
+        # Parameter values the autopilot read back as set, since the link last came up. A link that drops
+        # may be a reboot, after which PX4 holds its stored values again: the record is then cleared.
+        self.confirmed: dict[str, float] = {}
 
     # ------------------------------------------------------------------ telemetry
     def start(self) -> None:
@@ -249,6 +257,8 @@ class Drone:
         self.state.health_ok = bool(h.is_global_position_ok and h.is_home_position_ok)
 
     def _on_connected(self, c: bool) -> None:
+        if not c:
+            self.confirmed.clear()
         self.state.connected = c
 
     def _on_text(self, t: Any) -> None:
@@ -297,6 +307,7 @@ class Drone:
         order = sorted(params, key=lambda n: 0 if n == "MPC_XY_VEL_MAX" else 1)
         for name in order:
             value = params[name]
+            self.confirmed.pop(name, None)
             try:
                 if name in INT_PARAMS:
                     await self.param.set_param_int(name, int(value))
@@ -305,6 +316,37 @@ class Drone:
             except Exception as e:  # ParamError: unknown name or timeout
                 raise CommandRefused(f"{self.id}: parameter {name}={value} not accepted: {e}") from e
         await self.confirm_params(params, deadline_s=deadline_s, time_scale=time_scale)
+
+    def unconfirmed(self, params: dict[str, float]) -> dict[str, float]:
+        """The entries of `params` the autopilot has not read back as set since the link came up."""
+        return {n: v for n, v in params.items() if n not in self.confirmed or not _same(self.confirmed[n], v)}
+
+    async def ensure_params(
+        self, params: dict[str, float], *, deadline_s: float = 10.0, time_scale: float = 1.0
+    ) -> dict[str, float]:
+        """Set and confirm only what is not confirmed already (a drone prepared on its dock needs
+        nothing here); returns what had to be set."""
+        missing = self.unconfirmed(params)
+        if missing:
+            await self.set_params(missing, deadline_s=deadline_s, time_scale=time_scale)
+        return missing
+
+    async def recheck_params(self, params: dict[str, float], *, time_scale: float = 1.0) -> dict[str, float]:
+        """Read `params` back (one request each) and set again whatever the autopilot no longer holds
+        (another ground station or a reboot the link did not show); returns what had to be set again."""
+        stale: dict[str, float] = {}
+        for name, value in params.items():
+            try:
+                got: float | None = await self.read_param(name)
+            except Exception:
+                got = None
+            if got is None or not _same(got, value):
+                self.confirmed.pop(name, None)
+                stale[name] = value
+        if stale:
+            log.warning("drone %s: parameters changed since prepared, set again: %s", self.id, stale)
+            await self.set_params(stale, time_scale=time_scale)
+        return stale
 
     async def read_param(self, name: str) -> float:
         """The value the autopilot reports for `name` now (PARAM_REQUEST_READ)."""
@@ -324,14 +366,23 @@ class Drone:
                     got: float | None = await self.read_param(name)
                 except Exception:
                     got = None
-                if got is not None and math.isclose(got, float(value), rel_tol=1e-6, abs_tol=1e-6):
+                if got is not None and _same(got, value):
+                    self.confirmed[name] = float(value)
                     break
+                self.confirmed.pop(name, None)
                 if loop.time() >= end:
                     raise CommandRefused(
                         f"{self.id}: parameter {name} reads {got} instead of {value} "
                         f"after {deadline_s:.0f} s (not applied by the autopilot)"
                     )
                 await asyncio.sleep(0.05 / max(time_scale, 1.0))  # polling the autopilot: no event exists
+
+    def check_fence_fits(self, fence: AutopilotFence, *, capacity: int = PX4_FENCE_CAPACITY) -> None:
+        """Refuse a fence larger than the autopilot stores (PX4 would answer MAV_MISSION_NO_SPACE)."""
+        if fence.item_count > capacity:
+            raise CommandRefused(
+                f"{self.id}: geofence of {fence.item_count} items exceeds the autopilot's {capacity}"
+            )
 
     async def upload_fence(self, fence: AutopilotFence, *, capacity: int = PX4_FENCE_CAPACITY) -> None:
         """Give the autopilot the sortie's geofence as a backstop, all of it or none of it.
@@ -340,10 +391,7 @@ class Drone:
         answer MAV_MISSION_NO_SPACE), and the fence is read back after the upload and compared, so a
         fence the autopilot did not store exactly is a refusal here, before arming.
         """
-        if fence.item_count > capacity:
-            raise CommandRefused(
-                f"{self.id}: geofence of {fence.item_count} items exceeds the autopilot's {capacity}"
-            )
+        self.check_fence_fits(fence, capacity=capacity)
         data = _geofence_data(fence)
         try:
             await self.geofence.upload_geofence(data)
@@ -361,10 +409,11 @@ class Drone:
         """Arm and take off to `altitude_m` above home.
 
         MAVSDK's takeoff sends NAV_TAKEOFF without an altitude: PX4 climbs to MIS_TAKEOFF_ALT, which is
-        set here and confirmed by read-back first (a takeoff sent straight after the PARAM_SET climbed to
-        PX4's 2.5 m default on real PX4). The flight procedure still checks where the climb ended.
+        set and confirmed by read-back first unless already confirmed (normally while the drone waited on
+        its dock: a takeoff sent straight after the PARAM_SET climbed to PX4's 2.5 m default on real PX4).
+        The flight procedure still checks where the climb ended.
         """
-        await self.set_params({"MIS_TAKEOFF_ALT": altitude_m}, time_scale=time_scale)
+        await self.ensure_params({"MIS_TAKEOFF_ALT": altitude_m}, time_scale=time_scale)
         await self._do("arm", lambda: self.action.arm())
         await self._do("takeoff", lambda: self.action.takeoff(), retry=False)  # a second one may be refused
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ class Fleet:
         self._supervisor: Supervisor | None = None
         self.all_connected = asyncio.Event()
         self._changed = asyncio.Event()  # set whenever a drone connects
+        self.on_connect: list[Callable[[str], None]] = []  # called with the drone id of a new drone
 
     async def start(self, supervisor: Supervisor | None = None) -> None:
         """Open every connection and discover systems in the background (drones may come up later).
@@ -87,6 +88,8 @@ class Fleet:
                         self.drones[link.drone_id] = drone
                         log.info("drone %s connected as MAVLink system %d", link.drone_id, sysid)
                         self._changed.set()
+                        for callback in self.on_connect:
+                            callback(link.drone_id)
                 if len(self.drones) == len(self.links):
                     self.all_connected.set()
                 await gen.__anext__()

@@ -333,6 +333,8 @@ class Run:
         assert self.ctl.svc is not None
         for drone_id in self.scenario.drone_ids:
             await self.ctl.svc.fleet.wait_ready(drone_id, timeout=timeout_wall)
+            # and prepared on its dock, so that the first incident launches at once as in service
+            await self.ctl.svc.dispatcher.preparation.wait_prepared(drone_id, timeout=timeout_wall)
 
     async def wait_done(self) -> None:
         """Until every posted incident has a mission and every mission has ended (or the timeout)."""

@@ -63,11 +63,12 @@ async def mission_of(
 
 
 async def drone_ready(client: httpx.AsyncClient, drone_id: str, timeout: float = 60) -> None:
-    """Wait until the service reports `drone_id` connected, healthy and with a battery reading."""
+    """Wait until the service reports `drone_id` connected, healthy, with a battery reading and prepared
+    on its dock (launch parameters confirmed), so that an incident sent now launches at once."""
 
     async def ready() -> bool:
         d = (await client.get(f"/api/v1/drones/{drone_id}")).json()
         t = d.get("telemetry") or {}
-        return bool(d["connected"] and t.get("health_ok") and t.get("battery_pct"))
+        return bool(d["connected"] and t.get("health_ok") and t.get("battery_pct") and not d.get("not_ready"))
 
     await until(ready, timeout, f"{drone_id} connected and healthy")
