@@ -43,6 +43,7 @@ from dfr.domain.missions import (
 from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
 from dfr.planning import PlanRequest, plan_route
+from dfr.planning.corners import PX4_ACC_HOR_DEFAULT
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
 from dfr.supervision import Supervisor
@@ -511,6 +512,7 @@ class Dispatcher:
             (end_lat, end_lon),
             altitude_m=mission.altitude_m,
             cruise_m_s=cfg.response_speed_m_s,
+            accel_m_s2=float(cfg.params.get("MPC_ACC_HOR", PX4_ACC_HOR_DEFAULT)),
             orbit_radius_m=self.policy.orbit_radius_m,
             buffer_m=self.policy.buffer_m,
         )
@@ -527,6 +529,9 @@ class Dispatcher:
             fence=sortie.fence,
             time_scale=self.time_scale,
             clear_height_m=dock.clear_height_m,
+            # the leads were planned for these waypoints (and the fence allows them); a stored route that
+            # differs (planned by an older version) is flown corner by corner
+            corner_leads=sortie.corner_leads if waypoints == sortie.route.waypoints else (),
         )
 
     async def _supervise(self, sortie: Sortie, mission: Mission, resume: str | None) -> None:

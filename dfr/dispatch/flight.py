@@ -63,6 +63,9 @@ class FlightPlan:
     arrive_m: float = 5.0
     corner_m: float = 8.0
     clear_height_m: float = 20.0  # the dock's obstacle height: climb straight up to here, then go
+    # Per waypoint, metres before it at which the next go-to is sent, so the corner is flown through at
+    # speed (dfr.planning.corners checks the cut against the zones); empty: stop at every corner.
+    corner_leads: tuple[float, ...] = ()
     # The way home, (lon, lat) ending at the dock; None: the outbound route reversed. Set when a pilot
     # hands back far from the route, so that the return is planned around the zones from there.
     return_route: list[tuple[float, float]] | None = None
@@ -367,11 +370,17 @@ def _announced_takeoff_m(text: str) -> float | None:
 async def _fly_out(
     drone: Drone, plan: FlightPlan, control: FlightControl, scale: float, legs: list[tuple[float, float]]
 ) -> bool:
-    """Fly the remaining legs; True when over the scene, False after a recall or an autopilot failsafe."""
+    """Fly the remaining legs; True when over the scene, False after a recall or an autopilot failsafe.
+
+    The next go-to goes out `plan.corner_leads` metres before a corner (the drone turns at speed instead
+    of stopping there); the legs are the tail of `plan.waypoints`, so leads are matched from the end."""
+    skipped = len(plan.waypoints) - len(legs)
     for i, (lon, lat) in enumerate(legs):
         if control.recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:
             return False
-        tol = plan.arrive_m if i == len(legs) - 1 else plan.corner_m
+        k = skipped + i
+        lead = plan.corner_leads[k] if 0 <= k < len(plan.corner_leads) else 0.0
+        tol = plan.arrive_m if i == len(legs) - 1 else max(plan.corner_m, lead)
         await _act(control, drone.goto, lat, lon, plan.altitude_m)
         await _wait(drone, _near(drone, lat, lon, tol), control, 900 / scale + 10)
         if control.recall.is_set() or drone.state.flight_mode in FAILSAFE_MODES:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shapely.geometry import Point
 
 from dfr.area import METRES_PER_FOOT, Area
 from dfr.planning import LocalProjection, NoFlyZone, PlanRequest, RoutePlan, eta_s, plan_route
-from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence, fit_fence
+from dfr.planning.corners import (
+    PX4_ACC_HOR_DEFAULT,
+    braking_distance_m,
+    corner_leads,
+    cut_chords,
+    shortcut,
+)
+from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence, FenceDoesNotFit, fit_fence
 
 MIN_ORBIT_RADIUS_M = 20.0
 
@@ -28,6 +35,8 @@ class SortiePlan:
     altitude_m: float
     eta_s: float
     fence: AutopilotFence  # what the autopilot enforces as a backstop (fitted to its capacity)
+    # per waypoint, metres before it at which the drone turns for the next one (see dfr.planning.corners)
+    corner_leads: tuple[float, ...] = ()
 
 
 def planner_zones(area: Area) -> tuple[NoFlyZone, ...]:
@@ -57,6 +66,7 @@ def plan_sortie(
     *,
     altitude_m: float | None = None,
     cruise_m_s: float = 12.0,
+    accel_m_s2: float = PX4_ACC_HOR_DEFAULT,
     climb_m_s: float = 2.5,
     orbit_radius_m: float = 60.0,
     buffer_m: float = 30.0,
@@ -79,6 +89,10 @@ def plan_sortie(
             allow_standoff=allow_standoff,
         )
     )
+    # Fly through: skip the vertices a straight leg can (keeping half the planning buffer from zones).
+    straight = shortcut(route.waypoints, zones, alt, area.operating_area, clearance_m=buffer_m / 2)
+    if len(straight) < len(route.waypoints):
+        route = replace(route, waypoints=straight, length_m=_path_length(straight))
     end_lon, end_lat = route.waypoints[-1]
     proj = LocalProjection.around(end_lon, end_lat)
     centre = Point(proj.to_xy(end_lon, end_lat))
@@ -88,14 +102,23 @@ def plan_sortie(
     )
     radius = min(orbit_radius_m, clearance)
     orbit_radius = radius if radius >= MIN_ORBIT_RADIUS_M else 0.0
-    fence = fit_fence(
-        area.operating_area,
-        zones,
-        alt,
-        route.waypoints,
-        orbit=(end_lon, end_lat, orbit_radius) if orbit_radius > 0 else None,
-        capacity=fence_capacity,
-    )
+    orbit = (end_lon, end_lat, orbit_radius) if orbit_radius > 0 else None
+    leads = corner_leads(route.waypoints, zones, alt, max_lead_m=braking_distance_m(cruise_m_s, accel_m_s2))
+    try:  # the fence must allow the cut corners too; if it cannot, the drone stops at its corners
+        fence = fit_fence(
+            area.operating_area,
+            zones,
+            alt,
+            route.waypoints,
+            orbit=orbit,
+            capacity=fence_capacity,
+            also=cut_chords(route.waypoints, leads),
+        )
+    except FenceDoesNotFit:
+        leads = tuple(0.0 for _ in route.waypoints)
+        fence = fit_fence(
+            area.operating_area, zones, alt, route.waypoints, orbit=orbit, capacity=fence_capacity
+        )
     return SortiePlan(
         route=route,
         orbit_centre=(end_lat, end_lon),
@@ -103,4 +126,11 @@ def plan_sortie(
         altitude_m=alt,
         eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt, legs_m=_leg_lengths(route)),
         fence=fence,
+        corner_leads=leads,
     )
+
+
+def _path_length(waypoints: list[tuple[float, float]]) -> float:
+    proj = LocalProjection.around(*waypoints[0])
+    xy = [proj.to_xy(*p) for p in waypoints]
+    return float(sum(math.dist(a, b) for a, b in itertools.pairwise(xy)))

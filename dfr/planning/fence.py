@@ -152,10 +152,12 @@ def fit_fence(
     orbit: tuple[float, float, float] | None = None,
     near_m: float = 1500.0,
     capacity: int = PX4_FENCE_CAPACITY,
+    also: Sequence[Sequence[tuple[float, float]]] = (),
 ) -> AutopilotFence:
     """The fence for a sortie flying `path` ((lon, lat) points, out and back) at `altitude_m`.
 
     `orbit`: (lon, lat, radius_m) of the orbit at the scene, which the fence must also allow.
+    `also`: more lines the drone may fly (the chords of corners it turns early), allowed likewise.
     Raises `FenceDoesNotFit` when no fence within `capacity` keeps the flight in and the zones out.
     """
     if not path:
@@ -164,6 +166,9 @@ def fit_fence(
     flown: BaseGeometry = (
         LineString([proj.to_xy(*p) for p in path]) if len(path) > 1 else Point(proj.to_xy(*path[0]))
     )
+    for line in also:
+        if len(line) > 1:
+            flown = shapely.union(flown, LineString([proj.to_xy(*p) for p in line]))
     if orbit is not None:
         ox, oy = proj.to_xy(orbit[0], orbit[1])
         flown = shapely.union(flown, Point(ox, oy).buffer(orbit[2]).exterior)

@@ -7,9 +7,11 @@ not just the plan — must never enter an active no-fly zone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dfr.airframe import load_airframe
 from dfr.area import load_area
 from dfr.dispatch.flight import FlightPlan, fly
 from dfr.dispatch.sortie import plan_sortie, planner_zones
@@ -21,17 +23,28 @@ from sim.harness import SimProcess
 pytestmark = pytest.mark.integration
 
 AREA = Path(__file__).resolve().parents[2] / "missions" / "areas" / "chula-vista.yaml"
+AIRFRAMES = AREA.parents[1] / "airframes"
 SPEED = 20.0
 SCENE = (32.6150, -117.0330)  # beyond the hospital helipad zone as seen from the east dock
 
 
-async def test_response_flies_around_no_fly_zone_and_returns() -> None:
+@pytest.mark.parametrize("profile", ["area-drone", "dfr-class"])
+async def test_response_flies_around_no_fly_zone_and_returns(profile: str) -> None:
+    """Corners are flown through (the next go-to sent early, as far as the zones allow), at the area
+    drone's speed and at the DFR-class profile's 20 m/s: the flown track still enters no zone."""
     area = load_area(AREA)
     drone_cfg = next(d for d in area.drones if d.dock == "cv-east")
     dock = area.dock(drone_cfg.dock)
-    sortie = plan_sortie(area, (dock.lat, dock.lon), SCENE, cruise_m_s=drone_cfg.response_speed_m_s)
+    speed, params = drone_cfg.response_speed_m_s, dict(drone_cfg.params)
+    if profile == "dfr-class":
+        frame = load_airframe(AIRFRAMES / "dfr-class.yaml")
+        speed, params = frame.cruise_m_s, {**frame.params, "NAV_DLL_ACT": 2}
+    accel = params.get("MPC_ACC_HOR", 3.0)
+    sortie = plan_sortie(area, (dock.lat, dock.lon), SCENE, cruise_m_s=speed, accel_m_s2=accel)
     assert len(sortie.route.waypoints) > 2, "the sample scene should need a detour"
     assert sortie.route.avoided_zone_ids
+    leads = sortie.corner_leads
+    assert any(lead > 0 for lead in leads), "the detour's corners should be flown through"
 
     async with SimProcess(area=AREA, drones=3, speed=SPEED) as sim:
         fleet = Fleet(default_links([d.id for d in area.drones[:3]], base_port=sim.base_port))
@@ -41,19 +54,20 @@ async def test_response_flies_around_no_fly_zone_and_returns() -> None:
             drone = fleet.drone(drone_cfg.id)
             phases: list[str] = []
 
-            async def on_phase(phase: str, info: dict) -> None:  # type: ignore[type-arg]
+            async def on_phase(phase: str, info: dict[str, Any]) -> None:
                 phases.append(phase)
 
             plan = FlightPlan(
                 waypoints=sortie.route.waypoints,
                 altitude_m=sortie.altitude_m,
                 target=sortie.orbit_centre,
-                response_speed_m_s=drone_cfg.response_speed_m_s,
+                response_speed_m_s=speed,
                 orbit_radius_m=sortie.orbit_radius_m,
-                loiter_s=30.0,
-                params=dict(drone_cfg.params),
+                loiter_s=10.0,
+                params=params,
                 fence=sortie.fence,
                 time_scale=SPEED,
+                corner_leads=leads,
             )
             result = await fly(drone, plan, on_phase)
         finally:
@@ -70,5 +84,8 @@ async def test_response_flies_around_no_fly_zone_and_returns() -> None:
     assert distance_m(last["lat"], last["lon"], dock.lat, dock.lon) < 3.0
     assert result.on_scene_at is not None and result.launched_at is not None
     achieved = (result.on_scene_at - result.launched_at) * SPEED
-    print(f"route {sortie.route.length_m:.0f} m; time to scene (simulated s):", end=" ")
+    print(
+        f"{profile}: route {sortie.route.length_m:.0f} m, leads {leads}; time to scene (simulated s):",
+        end=" ",
+    )
     print(f"expected {sortie.eta_s:.0f}, achieved {achieved:.0f}")
