@@ -312,9 +312,9 @@ async def _launch(
         for task in background:
             if task is not None:
                 await task
-    finally:
+    finally:  # on failure: stop what still runs; an error of its own is secondary to the one raised
         for task in background:
-            if task is not None and not task.done():
+            if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
