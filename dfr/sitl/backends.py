@@ -163,7 +163,7 @@ def derive_area(scenario: Scenario, workdir: Path) -> Path:
         name = d.get("airframe")
         if isinstance(name, str):
             d["airframe"] = str(
-                (src.parent / name).resolve() if name.endswith(".yaml") else airframe_path(src.parent, name)
+                (src.parent / name if name.endswith(".yaml") else airframe_path(src.parent, name)).resolve()
             )
     if spec.wind is not None:
         data["wind"] = {"north_m_s": spec.wind.north_m_s, "east_m_s": spec.wind.east_m_s}

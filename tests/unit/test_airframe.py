@@ -69,7 +69,7 @@ def test_an_area_drone_gets_its_profile(tmp_path: Path) -> None:
     assert drone.max_speed_m_s == 19.0
     profile = area.profile("cv-5")
     assert profile is not None and profile.name == "dfr-class"
-    assert area.profile("cv-1") is None
+    assert area.profile("cv-2") is None  # a drone without a profile (cv-1 of the sample is DFR-class)
 
 
 def test_an_unknown_profile_is_an_area_problem(tmp_path: Path) -> None:
@@ -85,8 +85,8 @@ def test_the_planner_counts_with_the_profile(tmp_path: Path) -> None:
     def candidate(drone_id: str, speed: float) -> Candidate:
         return Candidate(drone_id, "cv-civic", civic.lat, civic.lon, True, True, 100.0, speed)
 
-    slow = choose_drone(area, policy, [candidate("cv-1", 12.0)], NEAR_CIVIC)
+    slow = choose_drone(area, policy, [candidate("cv-2", 12.0)], NEAR_CIVIC)  # cv-2 has no profile
     fast = choose_drone(area, policy, [candidate("cv-5", 20.0)], NEAR_CIVIC)
     assert fast.eta_s < slow.eta_s - 20  # faster climb (5 vs 2.5 m/s) and top speed (19 vs 10 m/s)
-    both = choose_drone(area, policy, [candidate("cv-1", 12.0), candidate("cv-5", 20.0)], NEAR_CIVIC)
+    both = choose_drone(area, policy, [candidate("cv-2", 12.0), candidate("cv-5", 20.0)], NEAR_CIVIC)
     assert both.drone_id == "cv-5"
