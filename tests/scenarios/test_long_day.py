@@ -33,6 +33,9 @@ def _area(tmp_path: Path, charging: dict[str, Any] | None) -> Path:
         dock.pop("charging", None)
         if charging is not None:
             dock["charging"] = charging
+    for drone in data["drones"]:  # the copy is not next to missions/airframes: name the profile's file
+        if drone.get("airframe"):
+            drone["airframe"] = str(ROOT / "missions" / "airframes" / f"{drone['airframe']}.yaml")
     (tmp_path / "areas").mkdir()
     (tmp_path / "areas" / "chula-vista.geojson").write_bytes((src / "chula-vista.geojson").read_bytes())
     path = tmp_path / "areas" / "cv.yaml"
