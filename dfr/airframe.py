@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -80,6 +80,16 @@ class AirframeProfile(BaseModel):
 def airframe_path(area_dir: Path, name: str) -> Path:
     """Where the profile `name` of an area in `area_dir` lives (``<missions>/airframes/<name>.yaml``)."""
     return area_dir.parent / AIRFRAMES_DIR / f"{name}.yaml"
+
+
+def pin_airframes(drones: list[dict[str, Any]], area_dir: Path) -> None:
+    """Rewrite each drone entry's `airframe` (a profile name, or a file relative to `area_dir`) as an
+    absolute path, for a copy of an area file written elsewhere (scenario and replay work folders)."""
+    for d in drones:
+        name = d.get("airframe")
+        if isinstance(name, str):
+            path = area_dir / name if name.endswith(".yaml") else airframe_path(area_dir, name)
+            d["airframe"] = str(path.resolve())
 
 
 def load_airframe(path: str | os.PathLike[str]) -> AirframeProfile:

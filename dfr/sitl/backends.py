@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from dfr.airframe import airframe_path
+from dfr.airframe import pin_airframes
 from dfr.sitl.scenario import Fault, Scenario
 from sim.harness import SimProcess
 
@@ -159,12 +159,7 @@ def derive_area(scenario: Scenario, workdir: Path) -> Path:
                 d["params"] = {**(d.get("params") or {}), **setup.params}
             drones.append(d)
         data["drones"] = drones
-    for d in data.get("drones", []):  # profiles are found next to the original area, not the copy
-        name = d.get("airframe")
-        if isinstance(name, str):
-            d["airframe"] = str(
-                (src.parent / name if name.endswith(".yaml") else airframe_path(src.parent, name)).resolve()
-            )
+    pin_airframes(data.get("drones", []), src.parent)  # profiles are next to the original, not the copy
     if spec.wind is not None:
         data["wind"] = {"north_m_s": spec.wind.north_m_s, "east_m_s": spec.wind.east_m_s}
     out = workdir / f"{src.stem}.sitl.yaml"

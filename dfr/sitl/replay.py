@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
+from dfr.airframe import pin_airframes
 from dfr.history import Call
 from dfr.sitl.report import _text
 from dfr.sitl.runner import TERMINAL, RunOptions, ScenarioResult, run_scenario
@@ -82,6 +83,7 @@ def write_scenario(
             raise ValueError("--drones must be at least 1")
         data["drones"] = list(data.get("drones") or [])[:drones]
         _extra_drones(data, drones)
+    pin_airframes(data.get("drones") or [], area_path.parent)  # profiles are next to the original area
     area_out = directory / f"{name}.area.yaml"
     area_out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     t0 = calls[0].at

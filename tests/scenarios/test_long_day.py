@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dfr.airframe import pin_airframes
 from dfr.sitl.runner import RunOptions, ScenarioResult, run_scenario
 from dfr.sitl.scenario import load_scenario
 
@@ -33,9 +34,7 @@ def _area(tmp_path: Path, charging: dict[str, Any] | None) -> Path:
         dock.pop("charging", None)
         if charging is not None:
             dock["charging"] = charging
-    for drone in data["drones"]:  # the copy is not next to missions/airframes: name the profile's file
-        if drone.get("airframe"):
-            drone["airframe"] = str(ROOT / "missions" / "airframes" / f"{drone['airframe']}.yaml")
+    pin_airframes(data["drones"], src)  # the copy is not next to missions/airframes
     (tmp_path / "areas").mkdir()
     (tmp_path / "areas" / "chula-vista.geojson").write_bytes((src / "chula-vista.geojson").read_bytes())
     path = tmp_path / "areas" / "cv.yaml"
