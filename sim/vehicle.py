@@ -54,6 +54,15 @@ from sim.flight.plans import (
     parse_fence,
     validate_mission,
 )
+from sim.flight.states import (
+    BatteryLevel,
+    FailsafeAction,
+    MissionPhase,
+    MissionState,
+    NavState,
+    RtlPhase,
+    YawMode,
+)
 from sim.geo import latlon_from_ne, ne_from_latlon
 from sim.params import Params
 from sim.types import Faults, LandedState, MavResult, MissionItem, Mode, Severity, StatusText
@@ -107,27 +116,30 @@ CELL_V_FULL = 4.05
 CELL_V_EMPTY = 3.5
 IDLE_CURRENT_A = 0.4
 
-# --- navigation states (what the autopilot is doing; the reported Mode is separate) ---------------------
-ST_IDLE = 0  # on the ground
-ST_TAKEOFF = 1
-ST_POS = 2  # hold / go-to a point (AUTO.LOITER incl. DO_REPOSITION)
-ST_RTL = 3
-ST_LAND = 4
-ST_ORBIT = 5
-ST_MISSION = 6
-ST_FALL = 7  # motors off in the air (forced disarm)
-
-RTL_CLIMB, RTL_RETURN, RTL_DESCEND, RTL_WAIT, RTL_LAND = range(5)
-MIS_FLY, MIS_HOLD, MIS_LAND = range(3)
-
-YAW_KEEP, YAW_FIXED, YAW_TRAVEL, YAW_CENTER, YAW_TANGENT = range(5)
-
-# MISSION_STATE
-MISSION_NO_MISSION = 1
-MISSION_NOT_STARTED = 2
-MISSION_ACTIVE = 3
-MISSION_PAUSED = 4
-MISSION_COMPLETE = 5
+# The step loop's state comparisons use these module-level names (see `sim.flight.states` for why).
+_IDLE, _TAKEOFF, _POS, _RTL, _LAND, _ORBIT, _MISSION, _FALL = (
+    NavState.IDLE,
+    NavState.TAKEOFF,
+    NavState.POS,
+    NavState.RTL,
+    NavState.LAND,
+    NavState.ORBIT,
+    NavState.MISSION,
+    NavState.FALL,
+)
+_RTL_CLIMB, _RTL_RETURN, _RTL_DESCEND, _RTL_WAIT = (
+    RtlPhase.CLIMB,
+    RtlPhase.RETURN,
+    RtlPhase.DESCEND,
+    RtlPhase.WAIT,
+)
+_MIS_HOLD, _MIS_LAND = MissionPhase.HOLD, MissionPhase.LAND
+_YAW_KEEP, _YAW_FIXED, _YAW_CENTER, _YAW_TANGENT = (
+    YawMode.KEEP,
+    YawMode.FIXED,
+    YawMode.CENTER,
+    YawMode.TANGENT,
+)
 
 # Modes a user may select (the others need RC, offboard set-points or are not simulated).
 USER_MODES = frozenset({Mode.LOITER, Mode.RTL, Mode.LAND, Mode.MISSION, Mode.TAKEOFF, Mode.ORBIT})
@@ -222,7 +234,7 @@ class Vehicle:
         self._vf = 0.0  # speed allowed at the target (mission corners)
         self._braking = False  # stopping first; the hold point is where the vehicle comes to rest
         self._settled = False  # holding a point: the velocity integrator relaxes to the wind's needs
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         self._yaw_fixed = 0.0
         # autopilot state
         self.armed = False
@@ -230,7 +242,7 @@ class Vehicle:
         self.intended_mode = Mode.LOITER
         self.landed_state = LandedState.ON_GROUND
         self.failsafe_active = False
-        self._nav = ST_IDLE
+        self._nav = NavState.IDLE
         self._speed_override: float | None = None  # DO_CHANGE_SPEED for the current go-to / RTL
         self._idle_since = 0.0
         self._touch_t: float | None = None
@@ -246,7 +258,7 @@ class Vehicle:
         # yaw), flown as soon as the vehicle is off the ground (PX4 accepts it then; probed on v1.16 SITL).
         self._after_tko: tuple[float, float, float, float | None, float | None] | None = None
         # RTL
-        self._rtl_phase = RTL_CLIMB
+        self._rtl_phase = RtlPhase.CLIMB
         self._rtl_alt = 0.0
         self._rtl_wait_until = 0.0
         # orbit
@@ -255,9 +267,9 @@ class Vehicle:
         # mission
         self.mission: list[MissionItem] = []
         self.mission_current = 0
-        self.mission_state = MISSION_NO_MISSION
+        self.mission_state = MissionState.NO_MISSION
         self.mission_id = 0
-        self._mis_phase = MIS_FLY
+        self._mis_phase = MissionPhase.FLY
         self._mis_hold_until = 0.0
         self._mis_speed = 5.0
         self._reached: list[int] = []
@@ -273,7 +285,7 @@ class Vehicle:
         self.gcs_lost = False
         self._gcs_seen = False
         self._last_gcs_hb = 0.0
-        self._fs_pending: int | None = None  # failsafe action (ST_RTL / ST_LAND) due after a Hold
+        self._fs_pending: FailsafeAction | None = None  # due after a Hold
         self._fs_pending_t = 0.0
         self._fs_from_link = False  # the pending action is the data-link-loss reaction
         self.gps_fix_type = 3
@@ -281,7 +293,7 @@ class Vehicle:
         self.global_position_ok = True
         # battery
         self.battery_pct = 100.0
-        self._bat_level = 0  # 0 ok, 1 low, 2 critical, 3 emergency (highest announced)
+        self._bat_level = BatteryLevel.OK  # the highest announced
         self._effort = 0.0
         self.charger: DockCharger | None = None  # set by the fleet when the area gives the dock a model
         self._dock_s = 0.0  # seconds sitting disarmed on the dock (a swap takes a fixed time from landing)
@@ -520,7 +532,7 @@ class Vehicle:
         self._ax, self._ay = ax, ay
 
         # vertical: trajectory speed follows the desired climb rate, the airframe follows the trajectory
-        if self._nav == ST_FALL:
+        if self._nav is _FALL:
             vu = -self.vd + (-G - DRAG_PER_S * -self.vd) * dt
             self._az = -G
         else:
@@ -545,7 +557,7 @@ class Vehicle:
             self._az = (vu - vu0) / dt if dt > 0 else 0.0
 
         if self._on_ground:
-            if vu > 0.0 and self.armed and self._nav != ST_FALL:
+            if vu > 0.0 and self.armed and self._nav is not _FALL:
                 self._on_ground = False  # lift-off
                 self._touch_t = None
                 self._reset_trajectory()
@@ -572,19 +584,19 @@ class Vehicle:
 
     def _yaw_step(self, dt: float) -> None:
         mode = self._yaw_mode
-        if mode == YAW_KEEP or self._on_ground:
+        if mode is _YAW_KEEP or self._on_ground:
             self.yawspeed = 0.0
             return
-        if mode == YAW_FIXED:
+        if mode is _YAW_FIXED:
             target = self._yaw_fixed
-        elif mode == YAW_CENTER:
+        elif mode is _YAW_CENTER:
             target = math.atan2(self._orb_ce - self.east, self._orb_cn - self.north)
-        elif mode == YAW_TANGENT:
+        elif mode is _YAW_TANGENT:
             if self.vn * self.vn + self.ve * self.ve < 0.25:
                 self.yawspeed = 0.0
                 return
             target = math.atan2(self.ve, self.vn)
-        else:  # YAW_TRAVEL: face the target while far from it (MPC_YAW_MODE 0)
+        else:  # YawMode.TRAVEL: face the target while far from it (MPC_YAW_MODE 0)
             dn, de = self._tn - self.north, self._te - self.east
             if dn * dn + de * de < self._p_acc_rad * self._p_acc_rad:
                 self.yawspeed = 0.0
@@ -606,7 +618,7 @@ class Vehicle:
         self._wt = self._awt = 0.0
         self._in = self._ie = 0.0
         self._on_ground = True
-        if self._nav == ST_FALL:  # crashed with motors off: nothing to detect
+        if self._nav is _FALL:  # crashed with motors off: nothing to detect
             self._touch_t = None
             self._set_idle()
             self.landed_state = LandedState.ON_GROUND
@@ -621,7 +633,7 @@ class Vehicle:
 
     def _drain_battery(self, dt: float) -> None:
         """Drain over SIM_BAT_DRAIN seconds of hover, more when fast or climbing (effort > 1)."""
-        if self._on_ground and self._nav in (ST_IDLE, ST_FALL):
+        if self._on_ground and self._nav in (_IDLE, _FALL):
             effort = 0.15  # armed, motors idling
         else:
             v_air = math.hypot(self.vn - self.wind_n, self.ve - self.wind_e)
@@ -675,14 +687,14 @@ class Vehicle:
             self._disarm("Disarmed by landing")
             return
         if (
-            self._nav == ST_IDLE
+            self._nav is _IDLE
             and self._landed_t is None
             and self._p_disarm_prflt > 0
             and t - self._idle_since >= self._p_disarm_prflt
         ):
             self._disarm("Disarmed by auto preflight disarming")
             return
-        if self.landed_state == LandedState.TAKEOFF and self._nav != ST_TAKEOFF and not self._on_ground:
+        if self.landed_state == LandedState.TAKEOFF and self._nav is not _TAKEOFF and not self._on_ground:
             self.landed_state = LandedState.IN_AIR  # the takeoff was taken over by another command
         if self._fence_active and not self._on_ground and self.landed_state != LandedState.ON_GROUND:
             self._check_fence()
@@ -692,14 +704,14 @@ class Vehicle:
         self._info("Landing detected")
         self._landed_t = self.t
         self._touch_t = None
-        if self._nav == ST_MISSION:
+        if self._nav is NavState.MISSION:
             if self.mission_current < len(self.mission):
                 self._reached.append(self.mission[self.mission_current].seq)
             self._mission_finished(landed=True)
         self._set_idle()
 
     def _set_idle(self) -> None:
-        self._nav = ST_IDLE
+        self._nav = NavState.IDLE
         self._hctrl = False
         self._direct = False
         self._wd = -0.5 if self._on_ground else 0.0
@@ -710,23 +722,23 @@ class Vehicle:
         """Turn the current navigation state into desired velocities for the controllers."""
         nav = self._nav
         self._settled = False
-        if nav == ST_POS:
+        if nav is _POS:
             self._goto_point(self._speed, 0.0)
             self._wd = self._climb_to(self._th)
-        elif nav == ST_MISSION:
+        elif nav is _MISSION:
             self._guide_mission()
-        elif nav == ST_RTL:
+        elif nav is _RTL:
             self._guide_rtl()
-        elif nav == ST_LAND:
+        elif nav is _LAND:
             self._guide_land()
-        elif nav == ST_TAKEOFF:
+        elif nav is _TAKEOFF:
             self._guide_takeoff()
-        elif nav == ST_ORBIT:
+        elif nav is _ORBIT:
             self._guide_orbit()
-        elif nav == ST_IDLE:
+        elif nav is _IDLE:
             self._hctrl = False
             self._wd = -0.5 if self._on_ground else 0.0
-        else:  # ST_FALL
+        else:  # _FALL
             self._hctrl = False
 
     def _goto_point(self, speed: float, final_speed: float) -> None:
@@ -826,8 +838,8 @@ class Vehicle:
             self._info("Takeoff detected")
         self.landed_state = LandedState.IN_AIR
         if self._tko_for_mission:
-            self._nav = ST_MISSION
-            self._mis_phase = MIS_FLY
+            self._nav = NavState.MISSION
+            self._mis_phase = MissionPhase.FLY
             cur = self.mission_current
             if cur < len(self.mission) and self.mission[cur].command == CMD_TAKEOFF:
                 self._mission_item_done()
@@ -839,12 +851,12 @@ class Vehicle:
 
     def _guide_rtl(self) -> None:
         phase = self._rtl_phase
-        if phase == RTL_CLIMB:
+        if phase is _RTL_CLIMB:
             self._goto_point(self._p_cruise, 0.0)
             self._wd = self._climb_to(self._rtl_alt)
             if self.height >= self._rtl_alt - self._p_alt_rad:
                 self._rtl_return()
-        elif phase == RTL_RETURN:
+        elif phase is _RTL_RETURN:
             speed = self._speed_override or self._p_cruise
             self._goto_point(speed, 0.0)
             self._wd = self._climb_to(self._rtl_alt)
@@ -854,17 +866,17 @@ class Vehicle:
                 if delay == 0.0 or self.height <= descend + self._p_alt_rad:
                     self._rtl_start_land()
                 else:
-                    self._rtl_phase = RTL_DESCEND
+                    self._rtl_phase = _RTL_DESCEND
                     self._th = descend
-                    self._yaw_mode = YAW_KEEP
-        elif phase == RTL_DESCEND:
+                    self._yaw_mode = _YAW_KEEP
+        elif phase is _RTL_DESCEND:
             self._goto_point(self._p_cruise, 0.0)
             self._wd = self._climb_to(self._th)
             if abs(self.height - self._th) <= self._p_alt_rad:
                 delay = self.params["RTL_LAND_DELAY"]
-                self._rtl_phase = RTL_WAIT
+                self._rtl_phase = _RTL_WAIT
                 self._rtl_wait_until = math.inf if delay < 0 else self.t + delay
-        elif phase == RTL_WAIT:
+        elif phase is _RTL_WAIT:
             self._goto_point(self._p_cruise, 0.0)
             self._wd = self._climb_to(self._th)
             if self.t >= self._rtl_wait_until:
@@ -873,15 +885,15 @@ class Vehicle:
             self._guide_land()
 
     def _rtl_return(self) -> None:
-        self._rtl_phase = RTL_RETURN
+        self._rtl_phase = RtlPhase.RETURN
         self._braking = False
         self._tn = self._te = 0.0
-        self._yaw_mode = YAW_TRAVEL
+        self._yaw_mode = YawMode.TRAVEL
 
     def _rtl_start_land(self) -> None:
-        self._rtl_phase = RTL_LAND
+        self._rtl_phase = RtlPhase.LAND
         self._tn = self._te = 0.0
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         self._land_scale = 1.0
         self._land_hctrl = True
         self.landed_state = LandedState.LANDING
@@ -942,10 +954,10 @@ class Vehicle:
             self._mission_finished(landed=False)
             return
         it = self.mission[self.mission_current]
-        self._mis_phase = MIS_FLY
+        self._mis_phase = MissionPhase.FLY
         if it.command == CMD_RTL:
             self._reached.append(it.seq)
-            self.mission_state = MISSION_COMPLETE
+            self.mission_state = MissionState.COMPLETE
             self._start_rtl(failsafe=False)
             self.mode = self.intended_mode = Mode.RTL
             return
@@ -955,7 +967,7 @@ class Vehicle:
             h = max(h, self.height)
         self._tn, self._te, self._th = n, e, h
         self._vf = self._corner_speed()
-        self._yaw_mode = YAW_TRAVEL
+        self._yaw_mode = YawMode.TRAVEL
         if it.command == CMD_LAND and it.x == 0 and it.y == 0:  # land here: where the vehicle stops
             self._mission_start_land()
             self._brake()
@@ -1013,10 +1025,10 @@ class Vehicle:
             return
         it = self.mission[self.mission_current]
         phase = self._mis_phase
-        if phase == MIS_LAND:
+        if phase is _MIS_LAND:
             self._guide_land()
             return
-        if phase == MIS_HOLD:
+        if phase is _MIS_HOLD:
             self._goto_point(self._mis_speed, 0.0)
             self._wd = self._climb_to(self._th)
             if self.t >= self._mis_hold_until:
@@ -1031,21 +1043,21 @@ class Vehicle:
             if cmd == CMD_LAND:
                 self._mission_start_land()
             elif cmd == CMD_LOITER_UNLIM:
-                self._mis_phase = MIS_HOLD
+                self._mis_phase = _MIS_HOLD
                 self._mis_hold_until = math.inf
-                self._yaw_mode = YAW_KEEP
+                self._yaw_mode = _YAW_KEEP
             elif cmd == CMD_LOITER_TIME or (cmd == CMD_WAYPOINT and _finite(it.param1) and it.param1 > 0):
-                self._mis_phase = MIS_HOLD
+                self._mis_phase = _MIS_HOLD
                 self._mis_hold_until = self.t + float(it.param1)
-                self._yaw_mode = YAW_KEEP
+                self._yaw_mode = _YAW_KEEP
             else:
                 self._mission_item_done()
 
     def _mission_start_land(self) -> None:
-        self._mis_phase = MIS_LAND
+        self._mis_phase = MissionPhase.LAND
         self._land_scale = 1.0
         self._land_hctrl = True
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         self.landed_state = LandedState.LANDING
 
     def _mission_item_done(self) -> None:
@@ -1064,9 +1076,9 @@ class Vehicle:
         self._mission_enter_item()
 
     def _mission_finished(self, landed: bool) -> None:
-        self.mission_state = MISSION_COMPLETE
+        self.mission_state = MissionState.COMPLETE
         self.mission_current = max(0, len(self.mission) - 1)
-        if landed or self._nav != ST_MISSION:
+        if landed or self._nav is not NavState.MISSION:
             return
         self._info("Mission finished, loitering")
         self.mode = self.intended_mode = Mode.LOITER
@@ -1080,8 +1092,8 @@ class Vehicle:
         self._land_scale = 1.0
         self._land_hctrl = True
         self._orb_approach = False
-        if self.mission_state == MISSION_ACTIVE and self._nav == ST_MISSION:
-            self.mission_state = MISSION_PAUSED
+        if self.mission_state == MissionState.ACTIVE and self._nav is NavState.MISSION:
+            self.mission_state = MissionState.PAUSED
         if self.landed_state == LandedState.LANDING or (
             self.landed_state == LandedState.TAKEOFF and not self._on_ground
         ):
@@ -1105,21 +1117,21 @@ class Vehicle:
 
     def _start_hold(self, n: float, e: float, h: float) -> None:
         self._braking = False
-        self._nav = ST_POS
+        self._nav = NavState.POS
         self._tn, self._te, self._th = n, e, h
         self._speed = self._p_cruise
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         self._direct = False
 
     def _start_takeoff(self, height: float, for_mission: bool) -> None:
-        self._nav = ST_TAKEOFF
+        self._nav = NavState.TAKEOFF
         self._tko_t0 = self.t
         self._tko_h = height
         self._tko_detected = False
         self._tko_for_mission = for_mission
         self._after_tko = None
         self._tn, self._te = self.north, self.east
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         self._landed_t = None
         self._touch_t = None
 
@@ -1127,7 +1139,7 @@ class Vehicle:
         self._clear_behaviour()
         if failsafe:
             self.failsafe_active = True
-        self._nav = ST_RTL
+        self._nav = NavState.RTL
         self.mode = Mode.RTL
         dist = math.hypot(self.north, self.east)
         ret = self.params["RTL_RETURN_ALT"]
@@ -1140,35 +1152,35 @@ class Vehicle:
         amsl = self._rtl_alt + self.home_alt_amsl
         self._info(f"RTL: start return at {amsl:.0f} m ({self._rtl_alt:.0f} m above destination)")
         self._brake()
-        self._yaw_mode = YAW_KEEP
-        self._rtl_phase = RTL_CLIMB
+        self._yaw_mode = YawMode.KEEP
+        self._rtl_phase = RtlPhase.CLIMB
         if self.height >= self._rtl_alt - self._p_alt_rad:
             self._rtl_return()
 
     def _start_land(self, scale: float = 1.0) -> None:
         self._clear_behaviour()
-        self._nav = ST_LAND
+        self._nav = NavState.LAND
         self.mode = Mode.LAND
         self._land_scale = scale
         self._land_hctrl = self.global_position_ok
         self._brake()
-        self._yaw_mode = YAW_KEEP
+        self._yaw_mode = YawMode.KEEP
         if self.landed_state != LandedState.ON_GROUND:
             self.landed_state = LandedState.LANDING
 
     # ------------------------------------------------------------------ failsafes
-    def _failsafe_action(self, action: int) -> None:
+    def _failsafe_action(self, action: FailsafeAction) -> None:
         """Run a failsafe reaction now (RTL or LAND), keeping the user's intended mode."""
         if not self._in_flight():
             return
         self._text(Severity.CRITICAL, "Failsafe activated\t")
-        if action == ST_RTL and self.global_position_ok and not self.faults.motor_failed:
+        if action is FailsafeAction.RTL and self.global_position_ok and not self.faults.motor_failed:
             self._start_rtl(failsafe=True)
         else:
             self._start_land()
         self.failsafe_active = True
 
-    def _failsafe_hold_then(self, action: int) -> None:
+    def _failsafe_hold_then(self, action: FailsafeAction) -> None:
         """PX4's delayed failsafe: Hold for COM_FAIL_ACT_T, then the action. A go-to already running in
         Hold is not interrupted (the captures show the vehicle keeps flying it until the RTL)."""
         if self._p_fail_act_t <= 0.0:
@@ -1177,7 +1189,7 @@ class Vehicle:
         self._text(
             Severity.CRITICAL, f"Failsafe activated: entering Hold for {self._p_fail_act_t:.0f} seconds\t"
         )
-        if self._nav != ST_POS:
+        if self._nav is not NavState.POS:
             self._clear_behaviour()
             self._start_hold(self.north, self.east, self.height)
             self._brake()
@@ -1192,7 +1204,7 @@ class Vehicle:
 
     def _on_gcs_lost(self) -> None:
         self.gcs_lost = True  # PX4 sends only an EVENT for this, no STATUSTEXT
-        if not self._in_flight() or self._nav in (ST_IDLE, ST_FALL):
+        if not self._in_flight() or self._nav in (NavState.IDLE, NavState.FALL):
             return
         act = int(self.params["NAV_DLL_ACT"])
         if act == 1:
@@ -1204,45 +1216,45 @@ class Vehicle:
             self._text(Severity.CRITICAL, "Failsafe activated\t")
         elif act == 2:
             if self.mode != Mode.RTL and self.mode != Mode.LAND:
-                self._failsafe_hold_then(ST_RTL)
+                self._failsafe_hold_then(FailsafeAction.RTL)
                 self._fs_from_link = True
         elif act in (3, 5, 6) and self.mode != Mode.LAND:
-            self._failsafe_hold_then(ST_LAND)
+            self._failsafe_hold_then(FailsafeAction.LAND)
             self._fs_from_link = True
 
     def _check_battery(self, pct: float) -> None:
         if pct <= self._p_bat_emerg:
-            level = 3
+            level = BatteryLevel.EMERGENCY
         elif pct <= self._p_bat_crit:
-            level = 2
+            level = BatteryLevel.CRITICAL
         else:
-            level = 1 if pct <= self._p_bat_low else 0
+            level = BatteryLevel.LOW if pct <= self._p_bat_low else BatteryLevel.OK
         old = self._bat_level
         if level <= old:
             self._bat_level = level
             return
         self._bat_level = level
         act = int(self.params["COM_LOW_BAT_ACT"])
-        in_air = self._in_flight() and self._nav not in (ST_IDLE, ST_FALL)
-        if level == 1:
+        in_air = self._in_flight() and self._nav not in (NavState.IDLE, NavState.FALL)
+        if level == BatteryLevel.LOW:
             self._text(Severity.CRITICAL, "Low battery\t")
-        if level >= 2 and in_air and act:
+        if level >= BatteryLevel.CRITICAL and in_air and act:
             self.failsafe_active = True
-        if level == 2:
+        if level == BatteryLevel.CRITICAL:
             self._text(Severity.CRITICAL, "Critical battery\t")
             if in_air and act in (1, 3) and self.mode not in (Mode.RTL, Mode.LAND):
-                self._failsafe_hold_then(ST_RTL)
+                self._failsafe_hold_then(FailsafeAction.RTL)
             elif in_air and act == 2 and self.mode != Mode.LAND:
-                self._failsafe_hold_then(ST_LAND)
-        if level == 3:
+                self._failsafe_hold_then(FailsafeAction.LAND)
+        if level == BatteryLevel.EMERGENCY:
             self._text(Severity.EMERGENCY, "Emergency battery level\t")
             self._text(Severity.CRITICAL, "System does not support shutdown\t")
             if in_air and act in (2, 3) and self.mode != Mode.LAND:
                 self._fs_pending = None
-                self._failsafe_action(ST_LAND)
+                self._failsafe_action(FailsafeAction.LAND)
             elif in_air and act == 1 and self.mode not in (Mode.RTL, Mode.LAND):
                 self._fs_pending = None
-                self._failsafe_action(ST_RTL)
+                self._failsafe_action(FailsafeAction.RTL)
 
     def _breached(self, n: float, e: float) -> bool:
         for s in self._fence_exc:
@@ -1263,7 +1275,7 @@ class Vehicle:
             return
         self._text(Severity.CRITICAL, "Geofence: approaching or outside geofence")
         act = self._p_gf_action
-        if act == 1 or self._nav in (ST_IDLE, ST_FALL):
+        if act == 1 or self._nav in (_IDLE, _FALL):
             return
         self._text(Severity.CRITICAL, "Failsafe activated\t")
         if act == 2:
@@ -1307,13 +1319,13 @@ class Vehicle:
         self._landed_t = None
         self._touch_t = None
         self._fence_breached = False
-        self._bat_level = 0
+        self._bat_level = BatteryLevel.OK
         self.landed_state = LandedState.ON_GROUND
         self._info("Armed by external command")
         if self.mode == Mode.MISSION and self.mission:
             self._start_mission()
         else:
-            self._nav = ST_IDLE
+            self._nav = NavState.IDLE
         return MavResult.ACCEPTED
 
     def _rebase_home(self) -> None:
@@ -1340,10 +1352,10 @@ class Vehicle:
             self.landed_state = LandedState.ON_GROUND
             self._set_idle()
         else:
-            self._nav = ST_FALL  # motors off in the air
+            self._nav = NavState.FALL  # motors off in the air
             self._hctrl = False
-        if self.mission_state == MISSION_ACTIVE:
-            self.mission_state = MISSION_PAUSED
+        if self.mission_state == MissionState.ACTIVE:
+            self.mission_state = MissionState.PAUSED
 
     def cmd_disarm(self, force: bool = False) -> MavResult:
         """COMPONENT_ARM_DISARM(0): refused in the air unless forced (forced: the motors stop, it falls)."""
@@ -1361,7 +1373,7 @@ class Vehicle:
             return MavResult.DENIED
         if not self.armed or not self._can_navigate():
             return MavResult.DENIED
-        if not (self._on_ground and self._nav == ST_IDLE):
+        if not (self._on_ground and self._nav is NavState.IDLE):
             return MavResult.DENIED
         if alt_rel is None:
             alt_rel = float(self.params["MIS_TAKEOFF_ALT"])
@@ -1377,7 +1389,7 @@ class Vehicle:
         if self.faults.motor_failed and self.mode == Mode.LAND:
             return MavResult.ACCEPTED
         self._user_mode(Mode.LAND)
-        if self._on_ground and self._nav in (ST_IDLE, ST_TAKEOFF):
+        if self._on_ground and self._nav in (NavState.IDLE, NavState.TAKEOFF):
             self._set_idle()
             self._landed_t = self.t  # already down: auto-disarm as after a landing
             self.landed_state = LandedState.ON_GROUND
@@ -1388,7 +1400,7 @@ class Vehicle:
     def cmd_rtl(self) -> MavResult:
         """AUTO.RTL: climb to the return altitude if lower, fly home, land (all in RTL mode)."""
         self._load_params()
-        if not self._in_flight() or not self._can_navigate() or self._nav in (ST_IDLE, ST_FALL):
+        if not self._in_flight() or not self._can_navigate() or self._nav in (NavState.IDLE, NavState.FALL):
             return MavResult.DENIED
         self._user_mode(Mode.RTL)
         self._start_rtl(failsafe=False)
@@ -1399,11 +1411,11 @@ class Vehicle:
         self._load_params()
         if self.armed and not self._can_navigate():
             return MavResult.DENIED
-        if not self._in_flight() or self._nav in (ST_IDLE, ST_FALL):
-            if self._nav == ST_FALL:
+        if not self._in_flight() or self._nav in (NavState.IDLE, NavState.FALL):
+            if self._nav is NavState.FALL:
                 return MavResult.DENIED
             self._user_mode(Mode.LOITER)
-            if self._nav != ST_IDLE:
+            if self._nav is not NavState.IDLE:
                 self._set_idle()
             return MavResult.ACCEPTED
         self._user_mode(Mode.LOITER)
@@ -1447,11 +1459,11 @@ class Vehicle:
             return MavResult.DENIED
         if alt_amsl is not None and not _finite(alt_amsl):
             alt_amsl = None
-        lifting_off = self.armed and self._nav == ST_TAKEOFF and self._on_ground
+        lifting_off = self.armed and self._nav is NavState.TAKEOFF and self._on_ground
         if (
             not (self._in_flight() or lifting_off)
             or not self._can_navigate()
-            or self._nav in (ST_IDLE, ST_FALL)
+            or self._nav in (NavState.IDLE, NavState.FALL)
         ):
             return MavResult.DENIED
         h = self.height if alt_amsl is None else alt_amsl - self.home_alt_amsl
@@ -1477,10 +1489,10 @@ class Vehicle:
             self._speed_override = min(float(speed), self._p_vel_max)
         self._speed = self._speed_override or self._p_cruise
         if yaw_deg is not None and _finite(yaw_deg):
-            self._yaw_mode = YAW_FIXED
+            self._yaw_mode = YawMode.FIXED
             self._yaw_fixed = _wrap_pi(math.radians(yaw_deg))
         else:
-            self._yaw_mode = YAW_TRAVEL
+            self._yaw_mode = YawMode.TRAVEL
 
     def cmd_orbit(
         self, radius: float, velocity: float | None, yaw_behavior: int, lat: float | None, lon: float | None
@@ -1497,7 +1509,7 @@ class Vehicle:
         if lat is not None and lon is not None:
             if not (_finite(lat) and _finite(lon) and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
                 return MavResult.DENIED
-        if not self._in_flight() or not self._can_navigate() or self._nav in (ST_IDLE, ST_FALL):
+        if not self._in_flight() or not self._can_navigate() or self._nav in (NavState.IDLE, NavState.FALL):
             return MavResult.DENIED
         if lat is not None and lon is not None:
             cn, ce = ne_from_latlon(self.home_lat, self.home_lon, lat, lon)
@@ -1509,7 +1521,7 @@ class Vehicle:
         v = min(abs(v), self._p_vel_max, math.sqrt(self._p_acc_hor * r))
         self._user_mode(Mode.ORBIT)
         self._clear_behaviour()
-        self._nav = ST_ORBIT
+        self._nav = NavState.ORBIT
         self._orb_cn, self._orb_ce, self._orb_r = cn, ce, r
         self._orb_v = v * direction
         self._orb_h = self.height
@@ -1517,14 +1529,14 @@ class Vehicle:
         self._speed_override = None
         yb = int(yaw_behavior) if _finite(yaw_behavior) else 0
         if yb == 0:
-            self._yaw_mode = YAW_CENTER
+            self._yaw_mode = YawMode.CENTER
         elif yb == 1:
-            self._yaw_mode = YAW_FIXED
+            self._yaw_mode = YawMode.FIXED
             self._yaw_fixed = self._yaw
         elif yb == 3:
-            self._yaw_mode = YAW_TANGENT
+            self._yaw_mode = YawMode.TANGENT
         else:
-            self._yaw_mode = YAW_KEEP
+            self._yaw_mode = YawMode.KEEP
         return MavResult.ACCEPTED
 
     def cmd_change_speed(self, speed: float) -> MavResult:
@@ -1534,11 +1546,11 @@ class Vehicle:
             return MavResult.DENIED
         v = min(float(speed), self._p_vel_max)
         self._speed_override = v
-        if self._nav == ST_POS:
+        if self._nav is NavState.POS:
             self._speed = v
-        if self._nav == ST_MISSION or self.mode == Mode.MISSION:
+        if self._nav is NavState.MISSION or self.mode == Mode.MISSION:
             self._mis_speed = v
-            if self._nav == ST_MISSION and self._mis_phase == MIS_FLY:
+            if self._nav is NavState.MISSION and self._mis_phase is MissionPhase.FLY:
                 self._vf = self._corner_speed()
         return MavResult.ACCEPTED
 
@@ -1553,7 +1565,7 @@ class Vehicle:
                 return MavResult.DENIED
             self._user_mode(Mode.MISSION)
             return MavResult.ACCEPTED
-        if not self._can_navigate() or self._nav == ST_FALL:
+        if not self._can_navigate() or self._nav is NavState.FALL:
             return MavResult.DENIED
         self._user_mode(Mode.MISSION)
         self._start_mission()
@@ -1561,13 +1573,13 @@ class Vehicle:
 
     def _start_mission(self) -> None:
         self._clear_behaviour()
-        if self.mission_state == MISSION_COMPLETE:
+        if self.mission_state == MissionState.COMPLETE:
             self.mission_current = 0
         self._mis_speed = self._p_cruise
-        self.mission_state = MISSION_ACTIVE
+        self.mission_state = MissionState.ACTIVE
         self._info("Executing Mission")
         self._speed_override = None
-        if self._on_ground and self._nav in (ST_IDLE, ST_TAKEOFF):
+        if self._on_ground and self._nav in (NavState.IDLE, NavState.TAKEOFF):
             # climb first, to the first positional item's altitude but at least MIS_TAKEOFF_ALT
             climb = float(self.params["MIS_TAKEOFF_ALT"])
             for it in self.mission[self.mission_current :]:
@@ -1577,7 +1589,7 @@ class Vehicle:
             self._info(f"Climb to {climb:.1f} meters above home")
             self._start_takeoff(self._ground_h + climb, for_mission=True)
             return
-        self._nav = ST_MISSION
+        self._nav = NavState.MISSION
         self._mission_enter_item()
 
     def cmd_mission_pause(self) -> MavResult:
@@ -1595,26 +1607,26 @@ class Vehicle:
         self.mission_id = checksum(self.mission)
         start = next((i for i, it in enumerate(items) if it.current), 0)
         self.mission_current = start
-        if self._nav == ST_MISSION:
-            self.mission_state = MISSION_ACTIVE
+        if self._nav is NavState.MISSION:
+            self.mission_state = MissionState.ACTIVE
             self._mission_enter_item()
-        elif self._nav == ST_TAKEOFF and self._tko_for_mission:
-            self.mission_state = MISSION_ACTIVE
+        elif self._nav is NavState.TAKEOFF and self._tko_for_mission:
+            self.mission_state = MissionState.ACTIVE
         else:
-            self.mission_state = MISSION_NOT_STARTED
+            self.mission_state = MissionState.NOT_STARTED
         return MISSION_ACCEPTED
 
     def clear_mission(self) -> None:
         self.mission = []
         self.mission_id = 0
         self.mission_current = 0
-        self.mission_state = MISSION_NO_MISSION
-        if self._nav == ST_MISSION:  # nothing left to fly: hold where the vehicle stops
+        self.mission_state = MissionState.NO_MISSION
+        if self._nav is NavState.MISSION:  # nothing left to fly: hold where the vehicle stops
             self._clear_behaviour()
             self._start_hold(self.north, self.east, self.height)
             self._brake()
             self.mode = self.intended_mode = Mode.LOITER
-        elif self._nav == ST_TAKEOFF and self._tko_for_mission:  # the climb becomes a plain takeoff
+        elif self._nav is NavState.TAKEOFF and self._tko_for_mission:  # the climb becomes a plain takeoff
             self._tko_for_mission = False
             self.mode = self.intended_mode = Mode.TAKEOFF
         elif self.mode == Mode.MISSION:
@@ -1625,9 +1637,11 @@ class Vehicle:
         if not self.mission or not 0 <= seq < len(self.mission):
             return MavResult.DENIED
         self.mission_current = seq
-        if self.mission_state == MISSION_COMPLETE:
-            self.mission_state = MISSION_NOT_STARTED if self._nav != ST_MISSION else MISSION_ACTIVE
-        if self._nav == ST_MISSION:
+        if self.mission_state == MissionState.COMPLETE:
+            self.mission_state = (
+                MissionState.NOT_STARTED if self._nav is not NavState.MISSION else MissionState.ACTIVE
+            )
+        if self._nav is NavState.MISSION:
             self._mission_enter_item()
         return MavResult.ACCEPTED
 
@@ -1679,7 +1693,7 @@ class Vehicle:
             self.gps_fix_type = 0
             self.satellites = 0
             self.global_position_ok = False
-            if self._in_flight() and self._nav not in (ST_IDLE, ST_FALL):
+            if self._in_flight() and self._nav not in (NavState.IDLE, NavState.FALL):
                 self._fs_pending = None
                 self._text(Severity.CRITICAL, "Failsafe activated\t")
                 self._start_land()
@@ -1691,10 +1705,10 @@ class Vehicle:
             self.gps_fix_type = 3
             self.satellites = 10
             self.global_position_ok = True
-            if self._nav == ST_LAND or (self._nav == ST_RTL and self._rtl_phase == RTL_LAND):
+            if self._nav is NavState.LAND or (self._nav is NavState.RTL and self._rtl_phase is RtlPhase.LAND):
                 self._land_hctrl = True
             self._reset_trajectory()
-            if self._nav == ST_LAND or (self._nav == ST_RTL and self._rtl_phase == RTL_LAND):
+            if self._nav is NavState.LAND or (self._nav is NavState.RTL and self._rtl_phase is RtlPhase.LAND):
                 self._brake()
 
     def inject_battery(self, pct: float) -> None:
@@ -1707,7 +1721,7 @@ class Vehicle:
         if self.faults.motor_failed:
             return
         self.faults.motor_failed = True
-        if self._in_flight() and self._nav not in (ST_IDLE, ST_FALL):
+        if self._in_flight() and self._nav not in (NavState.IDLE, NavState.FALL):
             self._fs_pending = None
             self._text(Severity.CRITICAL, "Failsafe activated\t")
             self._start_land(scale=MOTOR_FAIL_DESCENT_SCALE)
