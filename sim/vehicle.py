@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 import random
 
-from sim.flight import plans
 from sim.flight.battery import DOCK_RADIUS_M, Battery, DockCharger
 from sim.flight.failsafe import (
     BATTERY_TEXTS,
@@ -51,14 +50,17 @@ from sim.flight.failsafe import (
     link_loss_reaction,
 )
 from sim.flight.fence import Geofence
-from sim.flight.motion import Contact, Motion, max_speed_from_distance, wrap_pi
-from sim.flight.plans import (
-    MISSION_ACCEPTED,
-    POSITION_COMMANDS,
-    RELATIVE_FRAMES,
-    checksum,
-    validate_mission,
+from sim.flight.mission import (
+    CMD_LAND,
+    CMD_LOITER_TIME,
+    CMD_LOITER_UNLIM,
+    CMD_RTL,
+    CMD_TAKEOFF,
+    CMD_WAYPOINT,
+    MissionRun,
 )
+from sim.flight.motion import Contact, Motion, max_speed_from_distance, wrap_pi
+from sim.flight.plans import MISSION_ACCEPTED, POSITION_COMMANDS
 from sim.flight.states import (
     BatteryLevel,
     FailsafeAction,
@@ -73,15 +75,6 @@ from sim.params import Params
 from sim.types import Faults, LandedState, MavResult, MissionItem, Mode, Severity, StatusText
 
 __all__ = ["DOCK_RADIUS_M", "DockCharger", "Vehicle"]
-
-# mission item commands (MAV_CMD)
-CMD_WAYPOINT = plans.NAV_WAYPOINT
-CMD_LOITER_UNLIM = plans.NAV_LOITER_UNLIM
-CMD_LOITER_TIME = plans.NAV_LOITER_TIME
-CMD_RTL = plans.NAV_RETURN_TO_LAUNCH
-CMD_LAND = plans.NAV_LAND
-CMD_TAKEOFF = plans.NAV_TAKEOFF
-CMD_CHANGE_SPEED = plans.DO_CHANGE_SPEED
 
 # --- timing observed in the captures ---------------------------------------------------------------------
 TAKEOFF_DETECT_S = 1.9  # "Takeoff detected" / landed_state TAKEOFF after the takeoff command
@@ -154,9 +147,9 @@ class Vehicle:
         self.battery = Battery()
         self.geofence = Geofence()
         self.failsafes = Failsafes()
+        self.mission_run = MissionRun()
         # guidance
-        self._speed = 5.0
-        self._vf = 0.0  # speed allowed at the target (mission corners)
+        self._speed = 5.0  # go-to speed
         # autopilot state
         self.armed = False
         self.mode = Mode.LOITER
@@ -185,15 +178,6 @@ class Vehicle:
         # orbit
         self._orb_cn = self._orb_ce = self._orb_r = self._orb_v = self._orb_h = 0.0
         self._orb_approach = False
-        # mission
-        self.mission: list[MissionItem] = []
-        self.mission_current = 0
-        self.mission_state = MissionState.NO_MISSION
-        self.mission_id = 0
-        self._mis_phase = MissionPhase.FLY
-        self._mis_hold_until = 0.0
-        self._mis_speed = 5.0
-        self._reached: list[int] = []
         # faults
         self.faults = Faults()
         self.gps_fix_type = 3
@@ -328,6 +312,23 @@ class Vehicle:
         return self.failsafes.gcs_lost
 
     @property
+    def mission(self) -> list[MissionItem]:
+        """The mission plan as uploaded."""
+        return self.mission_run.items
+
+    @property
+    def mission_current(self) -> int:
+        return self.mission_run.current
+
+    @property
+    def mission_state(self) -> MissionState:
+        return self.mission_run.state
+
+    @property
+    def mission_id(self) -> int:
+        return self.mission_run.id
+
+    @property
     def fence(self) -> list[MissionItem]:
         """The geofence plan as uploaded."""
         return self.geofence.items
@@ -370,8 +371,7 @@ class Vehicle:
         return out
 
     def pop_mission_items_reached(self) -> list[int]:
-        out, self._reached = self._reached, []
-        return out
+        return self.mission_run.pop_reached()
 
     # ------------------------------------------------------------------ stepping
     def step(self, dt: float) -> None:
@@ -469,8 +469,9 @@ class Vehicle:
         self._landed_t = self.t
         self._touch_t = None
         if self._nav is NavState.MISSION:
-            if self.mission_current < len(self.mission):
-                self._reached.append(self.mission[self.mission_current].seq)
+            mr = self.mission_run
+            if mr.current < len(mr.items):
+                mr.reached.append(mr.items[mr.current].seq)
             self._mission_finished(landed=True)
         self._set_idle()
 
@@ -572,9 +573,9 @@ class Vehicle:
         self.landed_state = LandedState.IN_AIR
         if self._tko_for_mission:
             self._nav = NavState.MISSION
-            self._mis_phase = MissionPhase.FLY
-            cur = self.mission_current
-            if cur < len(self.mission) and self.mission[cur].command == CMD_TAKEOFF:
+            self.mission_run.phase = MissionPhase.FLY
+            mr = self.mission_run
+            if mr.current < len(mr.items) and mr.items[mr.current].command == CMD_TAKEOFF:
                 self._mission_item_done()
             else:
                 self._mission_enter_item()
@@ -667,130 +668,76 @@ class Vehicle:
 
     # ------------------------------------------------------------------ mission execution
     def _mission_item_target(self, it: MissionItem) -> tuple[float, float, float]:
-        """Local (north, east, height) of a positional item; x = y = 0 means the current position."""
-        if it.x == 0 and it.y == 0:
-            n, e = self.motion.north, self.motion.east
-        else:
-            n, e = ne_from_latlon(self.home_lat, self.home_lon, it.x / 1e7, it.y / 1e7)
-        if it.command == CMD_LAND or not _finite(it.z):
-            h = self.motion.height
-        elif it.frame in RELATIVE_FRAMES:
-            h = it.z
-        else:
-            h = it.z - self.home_alt_amsl
-        return n, e, h
+        return self.mission_run.target(it, self.motion, self.home_lat, self.home_lon, self.home_alt_amsl)
+
+    def _corner_speed(self) -> float:
+        return self.mission_run.corner_speed(self.motion, self.home_lat, self.home_lon, self.home_alt_amsl)
 
     def _mission_enter_item(self) -> None:
         """Start flying mission item `mission_current` (applying DO items on the way)."""
-        while self._current_is_do():
-            self._apply_do(self.mission[self.mission_current])
-            self.mission_current += 1
-        if self.mission_current >= len(self.mission):
+        mr, m = self.mission_run, self.motion
+        while mr.current_is_do():
+            mr.apply_do(mr.items[mr.current], m.vel_max)
+            mr.current += 1
+        if mr.current >= len(mr.items):
             self._mission_finished(landed=False)
             return
-        it = self.mission[self.mission_current]
-        self._mis_phase = MissionPhase.FLY
+        it = mr.items[mr.current]
+        mr.phase = MissionPhase.FLY
         if it.command == CMD_RTL:
-            self._reached.append(it.seq)
-            self.mission_state = MissionState.COMPLETE
+            mr.reached.append(it.seq)
+            mr.state = MissionState.COMPLETE
             self._start_rtl(failsafe=False)
             self.mode = self.intended_mode = Mode.RTL
             return
         n, e, h = self._mission_item_target(it)
         if it.command == CMD_TAKEOFF:
-            n, e = self.motion.north, self.motion.east
-            h = max(h, self.motion.height)
-        self.motion.tn, self.motion.te, self.motion.th = n, e, h
-        self._vf = self._corner_speed()
-        self.motion.yaw_mode = YawMode.TRAVEL
+            n, e = m.north, m.east
+            h = max(h, m.height)
+        m.tn, m.te, m.th = n, e, h
+        mr.corner_v = self._corner_speed()
+        m.yaw_mode = YawMode.TRAVEL
         if it.command == CMD_LAND and it.x == 0 and it.y == 0:  # land here: where the vehicle stops
             self._mission_start_land()
-            self.motion.brake()
-
-    def _corner_speed(self) -> float:
-        """Speed allowed at the current waypoint so the vehicle can turn onto the next leg (PX4:
-        computeMaxSpeedInWaypoint, sqrt(a * r * tan(alpha / 2)) with alpha the angle between the legs)."""
-        it = self.mission[self.mission_current]
-        if it.command != CMD_WAYPOINT or (_finite(it.param1) and it.param1 > 0):
-            return 0.0
-        nxt = None
-        for j in range(self.mission_current + 1, len(self.mission)):
-            c = self.mission[j].command
-            if c == CMD_CHANGE_SPEED:
-                continue
-            if c in (CMD_WAYPOINT, CMD_LOITER_TIME, CMD_LOITER_UNLIM) or (
-                c == CMD_LAND and (self.mission[j].x or self.mission[j].y)
-            ):
-                nxt = self.mission[j]
-            break
-        if nxt is None:
-            return 0.0
-        nn, ne_, _ = self._mission_item_target(nxt)
-        # legs: previous position (the vehicle) -> waypoint -> next
-        an, ae = self.motion.north - self.motion.tn, self.motion.east - self.motion.te
-        bn, be = nn - self.motion.tn, ne_ - self.motion.te
-        la, lb = math.hypot(an, ae), math.hypot(bn, be)
-        if la < 1e-3 or lb < 1e-3:
-            return 0.0
-        cos_alpha = max(-1.0, min(1.0, (an * bn + ae * be) / (la * lb)))
-        alpha = math.acos(cos_alpha)
-        if alpha >= math.pi - 1e-3:
-            return self._mis_speed
-        radius = self._acceptance(it)
-        return min(self._mis_speed, math.sqrt(self.motion.acc_hor * radius * math.tan(alpha / 2.0)))
-
-    def _acceptance(self, it: MissionItem) -> float:
-        if it.command == CMD_WAYPOINT and _finite(it.param2) and it.param2 > 0:
-            return float(it.param2)
-        return self.motion.acc_rad
-
-    def _current_is_do(self) -> bool:
-        cur = self.mission_current
-        return cur < len(self.mission) and self.mission[cur].command == CMD_CHANGE_SPEED
-
-    def _apply_do(self, it: MissionItem) -> None:
-        """DO_CHANGE_SPEED (air or ground speed type) sets the mission cruise speed from here on."""
-        speed_type = int(it.param1) if _finite(it.param1) else -1
-        if it.command == CMD_CHANGE_SPEED and speed_type in (0, 1) and _finite(it.param2) and it.param2 > 0:
-            self._mis_speed = min(float(it.param2), self.motion.vel_max)
+            m.brake()
 
     def _guide_mission(self) -> None:
-        m = self.motion
-        if self.mission_current >= len(self.mission):
+        m, mr = self.motion, self.mission_run
+        if mr.current >= len(mr.items):
             self._mission_finished(landed=False)
             return
-        it = self.mission[self.mission_current]
-        phase = self._mis_phase
+        it = mr.items[mr.current]
+        phase = mr.phase
         if phase is _MIS_LAND:
             self._guide_land()
             return
         if phase is _MIS_HOLD:
-            m.goto_point(self._mis_speed, 0.0, self.global_position_ok)
+            m.goto_point(mr.speed, 0.0, self.global_position_ok)
             m.wd = m.climb_to(m.th)
-            if self.t >= self._mis_hold_until:
+            if self.t >= mr.hold_until:
                 self._mission_item_done()
             return
-        m.goto_point(self._mis_speed, self._vf, self.global_position_ok)
+        m.goto_point(mr.speed, mr.corner_v, self.global_position_ok)
         m.wd = m.climb_to(m.th)
         dn, de = m.tn - m.north, m.te - m.east
-        rad = self._acceptance(it)
+        rad = mr.acceptance(it, m.acc_rad)
         if dn * dn + de * de <= rad * rad and abs(m.th - m.height) <= max(self._p_alt_rad, 1.0):
             cmd = it.command
             if cmd == CMD_LAND:
                 self._mission_start_land()
             elif cmd == CMD_LOITER_UNLIM:
-                self._mis_phase = _MIS_HOLD
-                self._mis_hold_until = math.inf
+                mr.phase = _MIS_HOLD
+                mr.hold_until = math.inf
                 m.yaw_mode = _YAW_KEEP
             elif cmd == CMD_LOITER_TIME or (cmd == CMD_WAYPOINT and _finite(it.param1) and it.param1 > 0):
-                self._mis_phase = _MIS_HOLD
-                self._mis_hold_until = self.t + float(it.param1)
+                mr.phase = _MIS_HOLD
+                mr.hold_until = self.t + float(it.param1)
                 m.yaw_mode = _YAW_KEEP
             else:
                 self._mission_item_done()
 
     def _mission_start_land(self) -> None:
-        self._mis_phase = MissionPhase.LAND
+        self.mission_run.phase = MissionPhase.LAND
         self._land_scale = 1.0
         self._land_hctrl = True
         self.motion.yaw_mode = YawMode.KEEP
@@ -798,27 +745,30 @@ class Vehicle:
 
     def _mission_item_done(self) -> None:
         """The current NAV item is reached: apply the DO items after it, report, go to the next one."""
-        last = self.mission[self.mission_current].seq
-        self.mission_current += 1
-        while self._current_is_do():
-            self._apply_do(self.mission[self.mission_current])
-            last = self.mission[self.mission_current].seq
-            self.mission_current += 1
-        self._reached.append(last)
-        if self.mission_current >= len(self.mission):
-            self.mission_current = len(self.mission) - 1
+        mr = self.mission_run
+        last = mr.items[mr.current].seq
+        mr.current += 1
+        while mr.current_is_do():
+            mr.apply_do(mr.items[mr.current], self.motion.vel_max)
+            last = mr.items[mr.current].seq
+            mr.current += 1
+        mr.reached.append(last)
+        if mr.current >= len(mr.items):
+            mr.current = len(mr.items) - 1
             self._mission_finished(landed=False)
             return
         self._mission_enter_item()
 
     def _mission_finished(self, landed: bool) -> None:
-        self.mission_state = MissionState.COMPLETE
-        self.mission_current = max(0, len(self.mission) - 1)
+        mr = self.mission_run
+        mr.state = MissionState.COMPLETE
+        mr.current = max(0, len(mr.items) - 1)
         if landed or self._nav is not NavState.MISSION:
             return
         self._info("Mission finished, loitering")
         self.mode = self.intended_mode = Mode.LOITER
-        self._start_hold(self.motion.tn, self.motion.te, self.motion.th)
+        m = self.motion
+        self._start_hold(m.tn, m.te, m.th)
 
     # ------------------------------------------------------------------ starting behaviours
     def _clear_behaviour(self) -> None:
@@ -828,8 +778,8 @@ class Vehicle:
         self._land_scale = 1.0
         self._land_hctrl = True
         self._orb_approach = False
-        if self.mission_state == MissionState.ACTIVE and self._nav is NavState.MISSION:
-            self.mission_state = MissionState.PAUSED
+        if self.mission_run.state == MissionState.ACTIVE and self._nav is NavState.MISSION:
+            self.mission_run.state = MissionState.PAUSED
         if self.landed_state == LandedState.LANDING or (
             self.landed_state == LandedState.TAKEOFF and not self.motion.on_ground
         ):
@@ -1019,7 +969,7 @@ class Vehicle:
         self.battery.level = BatteryLevel.OK
         self.landed_state = LandedState.ON_GROUND
         self._info("Armed by external command")
-        if self.mode == Mode.MISSION and self.mission:
+        if self.mode == Mode.MISSION and self.mission_run.items:
             self._start_mission()
         else:
             self._nav = NavState.IDLE
@@ -1051,8 +1001,8 @@ class Vehicle:
         else:
             self._nav = NavState.FALL  # motors off in the air
             self.motion.hctrl = False
-        if self.mission_state == MissionState.ACTIVE:
-            self.mission_state = MissionState.PAUSED
+        if self.mission_run.state == MissionState.ACTIVE:
+            self.mission_run.state = MissionState.PAUSED
 
     def cmd_disarm(self, force: bool = False) -> MavResult:
         """COMPONENT_ARM_DISARM(0): refused in the air unless forced (forced: the motors stop, it falls)."""
@@ -1249,16 +1199,16 @@ class Vehicle:
         if self._nav is NavState.POS:
             self._speed = v
         if self._nav is NavState.MISSION or self.mode == Mode.MISSION:
-            self._mis_speed = v
-            if self._nav is NavState.MISSION and self._mis_phase is MissionPhase.FLY:
-                self._vf = self._corner_speed()
+            self.mission_run.speed = v
+            if self._nav is NavState.MISSION and self.mission_run.phase is MissionPhase.FLY:
+                self.mission_run.corner_v = self._corner_speed()
         return MavResult.ACCEPTED
 
     def cmd_mission_start(self) -> MavResult:
         """AUTO.MISSION. Disarmed: only the mode (arming then starts it). On the ground armed: climb
         vertically to the first waypoint altitude first (no TAKEOFF mode), like PX4."""
         self._load_params()
-        if not self.mission or not self.global_position_ok:
+        if not self.mission_run.items or not self.global_position_ok:
             return MavResult.DENIED
         if not self.armed:
             if self.faults.motor_failed:
@@ -1272,17 +1222,18 @@ class Vehicle:
         return MavResult.ACCEPTED
 
     def _start_mission(self) -> None:
+        mr = self.mission_run
         self._clear_behaviour()
-        if self.mission_state == MissionState.COMPLETE:
-            self.mission_current = 0
-        self._mis_speed = self._p_cruise
-        self.mission_state = MissionState.ACTIVE
+        if mr.state == MissionState.COMPLETE:
+            mr.current = 0
+        mr.speed = self._p_cruise
+        mr.state = MissionState.ACTIVE
         self._info("Executing Mission")
         self._speed_override = None
         if self.motion.on_ground and self._nav in (NavState.IDLE, NavState.TAKEOFF):
             # climb first, to the first positional item's altitude but at least MIS_TAKEOFF_ALT
             climb = float(self.params["MIS_TAKEOFF_ALT"])
-            for it in self.mission[self.mission_current :]:
+            for it in mr.items[mr.current :]:
                 if it.command in POSITION_COMMANDS and it.command != CMD_LAND:
                     climb = max(climb, self._mission_item_target(it)[2])
                     break
@@ -1300,27 +1251,21 @@ class Vehicle:
         if not items:
             self.clear_mission()
             return MISSION_ACCEPTED
-        result = validate_mission(items)
+        mr = self.mission_run
+        result = mr.upload(items)
         if result != MISSION_ACCEPTED:
             return result
-        self.mission = list(items)
-        self.mission_id = checksum(self.mission)
-        start = next((i for i, it in enumerate(items) if it.current), 0)
-        self.mission_current = start
         if self._nav is NavState.MISSION:
-            self.mission_state = MissionState.ACTIVE
+            mr.state = MissionState.ACTIVE
             self._mission_enter_item()
         elif self._nav is NavState.TAKEOFF and self._tko_for_mission:
-            self.mission_state = MissionState.ACTIVE
+            mr.state = MissionState.ACTIVE
         else:
-            self.mission_state = MissionState.NOT_STARTED
+            mr.state = MissionState.NOT_STARTED
         return MISSION_ACCEPTED
 
     def clear_mission(self) -> None:
-        self.mission = []
-        self.mission_id = 0
-        self.mission_current = 0
-        self.mission_state = MissionState.NO_MISSION
+        self.mission_run.clear()
         if self._nav is NavState.MISSION:  # nothing left to fly: hold where the vehicle stops
             self._clear_behaviour()
             self._start_hold(self.motion.north, self.motion.east, self.motion.height)
@@ -1334,13 +1279,12 @@ class Vehicle:
 
     def set_mission_current(self, seq: int) -> MavResult:
         """MISSION_SET_CURRENT / DO_SET_MISSION_CURRENT: continue from item seq."""
-        if not self.mission or not 0 <= seq < len(self.mission):
+        mr = self.mission_run
+        if not mr.items or not 0 <= seq < len(mr.items):
             return MavResult.DENIED
-        self.mission_current = seq
-        if self.mission_state == MissionState.COMPLETE:
-            self.mission_state = (
-                MissionState.NOT_STARTED if self._nav is not NavState.MISSION else MissionState.ACTIVE
-            )
+        mr.current = seq
+        if mr.state == MissionState.COMPLETE:
+            mr.state = MissionState.NOT_STARTED if self._nav is not NavState.MISSION else MissionState.ACTIVE
         if self._nav is NavState.MISSION:
             self._mission_enter_item()
         return MavResult.ACCEPTED
