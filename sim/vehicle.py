@@ -60,6 +60,7 @@ from sim.flight.mission import (
     MissionRun,
 )
 from sim.flight.motion import Contact, Motion, max_speed_from_distance, wrap_pi
+from sim.flight.orbit import ORBIT_DEFAULT_RADIUS_M, ORBIT_DEFAULT_SPEED, ORBIT_MAX_RADIUS_M, Orbit
 from sim.flight.plans import MISSION_ACCEPTED, POSITION_COMMANDS
 from sim.flight.states import (
     BatteryLevel,
@@ -107,10 +108,6 @@ _YAW_KEEP = YawMode.KEEP
 
 # Modes a user may select (the others need RC, offboard set-points or are not simulated).
 USER_MODES = frozenset({Mode.LOITER, Mode.RTL, Mode.LAND, Mode.MISSION, Mode.TAKEOFF, Mode.ORBIT})
-ORBIT_DEFAULT_RADIUS_M = 10.0
-ORBIT_DEFAULT_SPEED = 1.0  # PX4 FlightTaskOrbit's default when no velocity is given
-ORBIT_MAX_RADIUS_M = 1000.0  # MC_ORBIT_RAD_MAX
-ORBIT_CAPTURE_M = 2.0  # approach ends when this close to the circle
 
 
 def _finite(x: float | None) -> bool:
@@ -175,9 +172,7 @@ class Vehicle:
         self._rtl_phase = RtlPhase.CLIMB
         self._rtl_alt = 0.0
         self._rtl_wait_until = 0.0
-        # orbit
-        self._orb_cn = self._orb_ce = self._orb_r = self._orb_v = self._orb_h = 0.0
-        self._orb_approach = False
+        self._orbit = Orbit()
         # faults
         self.faults = Faults()
         self.gps_fix_type = 3
@@ -500,7 +495,7 @@ class Vehicle:
         elif nav is _TAKEOFF:
             self._guide_takeoff()
         elif nav is _ORBIT:
-            self._guide_orbit()
+            self._orbit.guide(m, self._speed_override or self._p_cruise, self.global_position_ok)
         elif nav is _IDLE:
             m.hctrl = False
             m.wd = -0.5 if m.on_ground else 0.0
@@ -634,38 +629,6 @@ class Vehicle:
         self.landed_state = LandedState.LANDING
         self._info("RTL: land at destination")
 
-    def _guide_orbit(self) -> None:
-        m = self.motion
-        dn, de = m.north - self._orb_cn, m.east - self._orb_ce
-        d = math.sqrt(dn * dn + de * de)
-        r = self._orb_r
-        m.wd = m.climb_to(self._orb_h)
-        if not self.global_position_ok:
-            m.hctrl = False
-            return
-        if self._orb_approach:
-            if d < 0.1:  # at the centre: leave along the current heading
-                un, ue = math.cos(m.yaw), math.sin(m.yaw)
-            else:
-                un, ue = dn / d, de / d
-            m.tn, m.te = self._orb_cn + un * r, self._orb_ce + ue * r
-            m.goto_point(self._speed_override or self._p_cruise, 0.0, self.global_position_ok)
-            if abs(d - r) <= ORBIT_CAPTURE_M:
-                self._orb_approach = False
-            return
-        if d < 0.1:
-            self._orb_approach = True
-            return
-        un, ue = dn / d, de / d
-        v = self._orb_v  # signed: positive is clockwise seen from above
-        corr = r - d
-        m.vdn = -ue * v + corr * un
-        m.vde = un * v + corr * ue
-        cent = v * v / r
-        m.ffn, m.ffe = -un * cent, -ue * cent
-        m.hctrl = True
-        m.direct = True
-
     # ------------------------------------------------------------------ mission execution
     def _mission_item_target(self, it: MissionItem) -> tuple[float, float, float]:
         return self.mission_run.target(it, self.motion, self.home_lat, self.home_lon, self.home_alt_amsl)
@@ -777,7 +740,7 @@ class Vehicle:
         self.failsafes.pending = None
         self._land_scale = 1.0
         self._land_hctrl = True
-        self._orb_approach = False
+        self._orbit.approach = False
         if self.mission_run.state == MissionState.ACTIVE and self._nav is NavState.MISSION:
             self.mission_run.state = MissionState.PAUSED
         if self.landed_state == LandedState.LANDING or (
@@ -1169,13 +1132,8 @@ class Vehicle:
         self._user_mode(Mode.ORBIT)
         self._clear_behaviour()
         self._nav = NavState.ORBIT
-        self._orb_cn, self._orb_ce, self._orb_r = cn, ce, r
+        self._orbit.start(cn, ce, r, v * direction, self.motion)
         self.motion.yaw_cn, self.motion.yaw_ce = cn, ce  # YawMode.CENTER faces it
-        self._orb_v = v * direction
-        self._orb_h = self.motion.height
-        self._orb_approach = (
-            abs(math.hypot(self.motion.north - cn, self.motion.east - ce) - r) > ORBIT_CAPTURE_M
-        )
         self._speed_override = None
         yb = int(yaw_behavior) if _finite(yaw_behavior) else 0
         if yb == 0:
