@@ -31,8 +31,9 @@ are derived from them with the flat-earth conversion in `sim.geo`.
 `Vehicle` is the navigator and the facade the link layer and the tests use; its parts live in `sim.flight`:
 `motion` (trajectory, position/velocity control, airframe: the hot loop), `battery` (drain, warning levels,
 dock charging, which is not PX4's and off unless a `DockCharger` is given), `fence` (geofence geometry and
-breaches), `failsafe` (data link monitor and PX4's reaction tables), `states` (the navigator's enums) and
-`plans` (what a mission or fence upload may contain).
+breaches), `failsafe` (data link monitor and PX4's reaction tables), `mission` (the plan, the progress
+through it, waypoint geometry), `orbit`, `states` (the navigator's enums) and `plans` (what a mission or
+fence upload may contain).
 """
 
 from __future__ import annotations
@@ -115,7 +116,13 @@ def _finite(x: float | None) -> bool:
 
 
 class Vehicle:
-    """One simulated PX4 quadrotor: state read by the link layer, commands, and `step(dt)`."""
+    """One simulated PX4 quadrotor: state read by the link layer, commands, and `step(dt)`.
+
+    It is PX4's navigator and commander (modes, take-off, hold and go-to, RTL, landing, mission sequencing,
+    land detection, arming) over its parts: `motion`, `battery`, `geofence`, `failsafes`, `mission_run`.
+    The state the link layer reads (position, speeds, battery, mission and fence plans) is exposed here as
+    read-only properties, so callers need not know which part holds it.
+    """
 
     def __init__(
         self,
@@ -145,8 +152,7 @@ class Vehicle:
         self.geofence = Geofence()
         self.failsafes = Failsafes()
         self.mission_run = MissionRun()
-        # guidance
-        self._speed = 5.0  # go-to speed
+        self._orbit = Orbit()
         # autopilot state
         self.armed = False
         self.mode = Mode.LOITER
@@ -154,6 +160,7 @@ class Vehicle:
         self.landed_state = LandedState.ON_GROUND
         self.failsafe_active = False
         self._nav = NavState.IDLE
+        self._speed = 5.0  # go-to speed
         self._speed_override: float | None = None  # DO_CHANGE_SPEED for the current go-to / RTL
         self._idle_since = 0.0
         self._touch_t: float | None = None
@@ -172,7 +179,6 @@ class Vehicle:
         self._rtl_phase = RtlPhase.CLIMB
         self._rtl_alt = 0.0
         self._rtl_wait_until = 0.0
-        self._orbit = Orbit()
         # faults
         self.faults = Faults()
         self.gps_fix_type = 3
@@ -356,9 +362,11 @@ class Vehicle:
 
     # ------------------------------------------------------------------ outputs
     def _text(self, severity: Severity, text: str) -> None:
+        """Queue a STATUSTEXT exactly as given (PX4's own texts mostly end in a tab, as captured)."""
         self._texts.append(StatusText(severity, text))
 
     def _info(self, text: str) -> None:
+        """Queue an INFO STATUSTEXT with PX4's trailing tab."""
         self._texts.append(StatusText(Severity.INFO, text + "\t"))
 
     def pop_status_texts(self) -> list[StatusText]:
