@@ -32,8 +32,8 @@ are derived from them with the flat-earth conversion in `sim.geo`.
 `motion` (trajectory, position/velocity control, airframe: the hot loop), `battery` (drain, warning levels,
 dock charging, which is not PX4's and off unless a `DockCharger` is given), `fence` (geofence geometry and
 breaches), `failsafe` (data link monitor and PX4's reaction tables), `mission` (the plan, the progress
-through it, waypoint geometry), `orbit`, `states` (the navigator's enums) and `plans` (what a mission or
-fence upload may contain).
+through it, waypoint geometry), `orbit`, `profiles` (take-off and landing speed schedules), `states` (the
+navigator's enums) and `plans` (what a mission or fence upload may contain).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from sim.flight.mission import (
 from sim.flight.motion import Contact, Motion, max_speed_from_distance, wrap_pi
 from sim.flight.orbit import ORBIT_DEFAULT_RADIUS_M, ORBIT_DEFAULT_SPEED, ORBIT_MAX_RADIUS_M, Orbit
 from sim.flight.plans import MISSION_ACCEPTED, POSITION_COMMANDS
+from sim.flight.profiles import TAKEOFF_DETECT_S, TAKEOFF_DONE_BELOW_M, TAKEOFF_SPOOL_S, VerticalProfiles
 from sim.flight.states import (
     BatteryLevel,
     FailsafeAction,
@@ -79,9 +80,6 @@ from sim.types import Faults, LandedState, MavResult, MissionItem, Mode, Severit
 __all__ = ["DOCK_RADIUS_M", "DockCharger", "Vehicle"]
 
 # --- timing observed in the captures ---------------------------------------------------------------------
-TAKEOFF_DETECT_S = 1.9  # "Takeoff detected" / landed_state TAKEOFF after the takeoff command
-TAKEOFF_SPOOL_S = 3.2  # motors spin up before the climb ramp starts (leaves ground 4.6-5.3 s after arm)
-TAKEOFF_DONE_BELOW_M = 1.0  # TAKEOFF -> LOITER when this far below the target height
 LAND_DETECT_S = 7.0  # touchdown -> "Landing detected" (PX4 SIH: 5.5-7.7 s)
 MOTOR_FAIL_DESCENT_SCALE = 1.6  # descent speed factor while landing with a failed motor
 MAX_STEP_S = 0.025  # longer steps are split (explicit integration, tuned at 0.02 s)
@@ -153,6 +151,7 @@ class Vehicle:
         self.failsafes = Failsafes()
         self.mission_run = MissionRun()
         self._orbit = Orbit()
+        self._profiles = VerticalProfiles()
         # autopilot state
         self.armed = False
         self.mode = Mode.LOITER
@@ -344,13 +343,7 @@ class Vehicle:
         p = self.params
         self._p_cruise = max(0.5, p["MPC_XY_CRUISE"])
         self.motion.load(p)
-        self._p_tko_speed = max(0.1, p["MPC_TKO_SPEED"])
-        self._p_tko_ramp = max(0.0, p["MPC_TKO_RAMP_T"])
-        self._p_land_speed = max(0.1, p["MPC_LAND_SPEED"])
-        self._p_land_alt1 = p["MPC_LAND_ALT1"]
-        self._p_land_alt2 = min(p["MPC_LAND_ALT2"], self._p_land_alt1)
-        self._p_land_alt3 = min(p["MPC_LAND_ALT3"], self._p_land_alt2)
-        self._p_land_crawl = max(0.05, min(p["MPC_LAND_CRWL"], self._p_land_speed))
+        self._profiles.load(p)
         self._p_alt_rad = max(0.1, p["NAV_MC_ALT_RAD"])
         self._p_thr_hover = p["MPC_THR_HOVER"]
         self._p_disarm_land = p["COM_DISARM_LAND"]
@@ -511,20 +504,8 @@ class Vehicle:
             m.hctrl = False
 
     def _land_speed(self) -> float:
-        """PX4's landing speed schedule: MPC_Z_V_AUTO_DN above MPC_LAND_ALT1, MPC_LAND_SPEED below ALT2 and,
-        since the SIH quad has a range finder, MPC_LAND_CRWL below MPC_LAND_ALT3."""
         m = self.motion
-        h = m.height - m.ground_h
-        a1, a2 = self._p_land_alt1, self._p_land_alt2
-        if h >= a1:
-            v = m.dn
-        elif h <= self._p_land_alt3:
-            v = self._p_land_crawl
-        elif h <= a2 or a1 <= a2:
-            v = self._p_land_speed
-        else:
-            v = self._p_land_speed + (m.dn - self._p_land_speed) * (h - a2) / (a1 - a2)
-        return v * self._land_scale
+        return self._profiles.descent(m.height - m.ground_h, m.dn) * self._land_scale
 
     def _guide_land(self) -> None:
         m = self.motion
@@ -545,15 +526,7 @@ class Vehicle:
             m.wd = 0.0
             m.hctrl = False
             return
-        # PX4 climbs at MPC_TKO_SPEED near the ground and speeds up to MPC_Z_V_AUTO_UP above
-        # MPC_LAND_ALT1 (the captures show the climb rate rising gradually between ~10 and ~20 m)
-        cap = self._p_tko_speed
-        h = m.height - m.ground_h
-        a1 = self._p_land_alt1
-        if h > a1 > 0.0 and m.up > cap:
-            cap += (m.up - cap) * min(1.0, (h - a1) / a1)
-        if self._p_tko_ramp > 0.0:
-            cap *= min(1.0, (t - TAKEOFF_SPOOL_S) / self._p_tko_ramp)
+        cap = self._profiles.climb_cap(m.height - m.ground_h, t, m.up)
         if self._after_tko is not None and m.height - m.ground_h >= TAKEOFF_DONE_BELOW_M:
             pending, self._after_tko = self._after_tko, None
             if not self._tko_detected:
