@@ -549,8 +549,8 @@ class Vehicle:
         self.landed_state = LandedState.IN_AIR
         if self._tko_for_mission:
             self._nav = NavState.MISSION
-            self.mission_run.phase = MissionPhase.FLY
             mr = self.mission_run
+            mr.phase = MissionPhase.FLY
             if mr.current < len(mr.items) and mr.items[mr.current].command == CMD_TAKEOFF:
                 self._mission_item_done()
             else:
@@ -730,12 +730,13 @@ class Vehicle:
             self.landed_state = LandedState.IN_AIR
 
     def _start_hold(self, n: float, e: float, h: float) -> None:
-        self.motion.braking = False
+        m = self.motion
+        m.braking = False
         self._nav = NavState.POS
-        self.motion.tn, self.motion.te, self.motion.th = n, e, h
+        m.tn, m.te, m.th = n, e, h
         self._speed = self._p_cruise
-        self.motion.yaw_mode = YawMode.KEEP
-        self.motion.direct = False
+        m.yaw_mode = YawMode.KEEP
+        m.direct = False
 
     def _start_takeoff(self, height: float, for_mission: bool) -> None:
         self._nav = NavState.TAKEOFF
