@@ -457,7 +457,7 @@ class Dispatcher:
                         confirmed.add(offer.drone_id)
                 elif mission.id in self._offers:  # its own call waits for a refusal: nothing to do here
                     return await self.missions.get(mission.id) or mission
-                step = await self._launch_locked(mission, actor, new, priority, confirmed)
+                step = await self._launch_locked(mission, actor, new, priority, confirmed, offer is not None)
             if isinstance(step, PreemptionOffer):
                 offer, new = step, False
                 mission = await self.missions.get(mission.id) or mission
@@ -471,9 +471,18 @@ class Dispatcher:
             return mission
 
     async def _launch_locked(
-        self, mission: Mission, actor: str, new: bool, priority: int | None, confirmed: set[str]
+        self,
+        mission: Mission,
+        actor: str,
+        new: bool,
+        priority: int | None,
+        confirmed: set[str],
+        offered: bool = False,
     ) -> tuple[Mission, bool] | PreemptionOffer:
-        """One launch decision under the lock: (mission, whether to spawn its flight), or an offer."""
+        """One launch decision under the lock: (mission, whether to spawn its flight), or an offer.
+
+        `offered`: an offer of this mission's has just closed, so a queued mission's reason (the offer)
+        is out of date and is restated."""
         if not new:
             current = await self.missions.get(mission.id)
             if current is None or current.state not in (S.PENDING_APPROVAL, S.QUEUED):
@@ -505,6 +514,9 @@ class Dispatcher:
             if new:
                 return await self._create(_with(mission, {"state": S.QUEUED, "reason": str(e)[:500]})), False
             if mission.state is S.QUEUED:
+                if offered:
+                    await self._update_reason(mission.id, actor, str(e), restate=True)
+                    return await self.missions.get(mission.id) or mission, False
                 return mission, False
             return await self._step(mission.id, S.QUEUED, actor=actor, reason=str(e)[:500]), False
         taken = choice.retask
@@ -543,7 +555,7 @@ class Dispatcher:
         if new:
             mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": waiting}))
         elif mission.state is S.QUEUED:
-            await self._update_reason(mission.id, actor, waiting)
+            await self._update_reason(mission.id, actor, waiting, restate=True)
         else:
             mission = await self._step(mission.id, S.QUEUED, actor=actor, reason=waiting)
         offer.mission_id = mission.id
@@ -602,10 +614,13 @@ class Dispatcher:
         )
         return sortie.mission_id
 
-    async def _update_reason(self, mission_id: str, actor: str, reason: str) -> None:
-        """A note on a mission's record without a state change (an event, audited, and emitted)."""
+    async def _update_reason(self, mission_id: str, actor: str, reason: str, restate: bool = False) -> None:
+        """A note on a mission's record without a state change (an event, audited, and emitted);
+        `restate`: it is also the mission's reason now."""
         try:
-            mission = await self.missions.update(mission_id, actor=actor, reason=reason[:500])
+            mission = await self.missions.update(
+                mission_id, actor=actor, reason=reason[:500], restate=restate
+            )
         except InvalidTransition:
             return
         await self._emit(mission)
