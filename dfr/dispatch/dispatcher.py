@@ -190,6 +190,8 @@ class Dispatcher:
             if mission.state in AIRBORNE and mission.drone_id is not None:
                 sortie = self._reserve(mission.id, mission.drone_id)
                 sortie.priority = await self._priority_of(mission)
+                # re-tasked in the air and not yet under way when the service stopped: take it over again
+                sortie.airborne_start = mission.state is S.LAUNCHING and self._starts_away(mission)
                 self._spawn_flight(mission, resume=mission.state.value)
             elif mission.state is S.PENDING_APPROVAL:
                 self._start_approval_timer(mission)
@@ -461,9 +463,14 @@ class Dispatcher:
             if isinstance(step, PreemptionOffer):
                 offer, new = step, False
                 mission = await self.missions.get(mission.id) or mission
-                with contextlib.suppress(TimeoutError):
-                    window = self.policy.retask.refuse_window_s / self.time_scale
+                window = self.policy.retask.refuse_window_s / self.time_scale
+                try:
                     await asyncio.wait_for(offer.refused.wait(), window)
+                except TimeoutError:
+                    pass
+                except BaseException:  # cancelled (the service stops): the offer must not outlive its call
+                    self._close_offer(offer)
+                    raise
                 continue
             mission, spawn = step
             if spawn:
@@ -778,6 +785,14 @@ class Dispatcher:
             self._supervise(sortie, mission, resume), name=f"mission-{mission.id}"
         )
 
+    def _starts_away(self, mission: Mission) -> bool:
+        """Whether the mission's route starts away from its drone's dock (it was re-tasked in the air)."""
+        if not mission.planned_route or mission.drone_id is None:
+            return False
+        dock = self.area.dock(self.area.drone(mission.drone_id).dock)
+        lon, lat = mission.planned_route[0]
+        return distance_m(lat, lon, dock.lat, dock.lon) > ON_DOCK_M
+
     def _flight_plan(self, mission: Mission) -> FlightPlan:
         assert mission.drone_id is not None
         cfg = self.area.drone(mission.drone_id)
@@ -797,7 +812,7 @@ class Dispatcher:
         waypoints = [(float(p[0]), float(p[1])) for p in mission.planned_route] or sortie.route.waypoints
         home: list[tuple[float, float]] | None = None
         fence = sortie.fence
-        if distance_m(waypoints[0][1], waypoints[0][0], dock.lat, dock.lon) > ON_DOCK_M:
+        if self._starts_away(mission):
             # Re-tasked in the air: the route starts where the drone was, so the way home is a route of its
             # own, and the fence is refitted to what this sortie flies (out from there, back to the dock).
             home = self._route(sortie.orbit_centre, (dock.lat, dock.lon), mission.altitude_m)
