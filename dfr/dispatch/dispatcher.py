@@ -573,6 +573,7 @@ class Dispatcher:
             "policy:preempt",
             f"pre-emption: priority-{priority} mission {mission.id} (incident {mission.incident_id}) takes "
             f"{choice.drone_id} in {window:g} s unless a pilot refuses",
+            restate=True,  # on the mission itself, so that the live view shows it to the pilots
         )
         await self.missions.store.append_audit(
             "policy:preempt",
@@ -618,6 +619,7 @@ class Dispatcher:
             sortie.mission_id,
             who,
             f"pilot {who} refused the pre-emption of {drone_id} by mission {offer.mission_id}",
+            restate=True,
         )
         return sortie.mission_id
 

@@ -119,6 +119,10 @@ async def test_an_urgent_incident_preempts_a_routine_mission_unless_the_pilot_re
                 assert b["state"] == "queued"
                 notes = [e["reason"] or "" for e in await _events(client, a["id"])]
                 assert any("pre-emption" in n and b["id"] in n for n in notes), notes
+                a = await mission_of(
+                    client, inc_a, lambda m: True, 5
+                )  # the live view shows it on the mission
+                assert a["state"] == "on_scene" and "unless a pilot refuses" in a["reason"], a
                 r = await client.post("/api/v1/drones/cv-1/commands", json={"command": "refuse_preemption"})
                 assert r.status_code == 200, r.text
                 assert r.json()["mission_id"] == a["id"] and not r.json()["pilot_control"]
