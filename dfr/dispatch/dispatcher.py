@@ -129,7 +129,7 @@ class Sortie:
     priority: int | None = None  # of the mission's incident: whether it may be pre-empted
     airborne_start: bool = False  # the drone was taken in the air from another mission
     offer: PreemptionOffer | None = None  # an urgent mission's pending claim on this drone
-    refused: set[str] = field(default_factory=set)  # urgent missions a pilot refused this drone to
+    refused: dict[str, str] = field(default_factory=dict)  # urgent mission -> pilot who refused the drone
 
 
 class BusyDrones(Mapping[str, str]):
@@ -372,7 +372,7 @@ class Dispatcher:
     # ------------------------------------------------------------------ launch
     def candidates(self, for_mission: str | None = None) -> list[Candidate]:
         """Every drone of the area as selection sees it; `for_mission` (the mission being dispatched)
-        leaves out drones a pilot refused to it."""
+        marks drones a pilot refused to it (`Airborne.kept_by`), which selection never takes for it."""
         out = []
         for cfg in self.area.drones:
             dock = self.area.dock(cfg.dock)
@@ -396,7 +396,7 @@ class Dispatcher:
 
     def _airborne(self, drone_id: str, for_mission: str | None) -> Airborne | None:
         """What a busy drone in the air is doing, if it is something it might be re-tasked from: flying
-        home or loitering, automated (no pilot, no recall), no offer pending, not refused to this mission."""
+        home or loitering, automated (no pilot, no recall), no offer pending."""
         mission_id = self.busy.get(drone_id)
         sortie = self._sorties.get(mission_id) if mission_id is not None else None
         drone = self.fleet.drones.get(drone_id)
@@ -405,7 +405,7 @@ class Dispatcher:
         control, state = sortie.control, drone.state
         if drone_id in self._pilots or control.recall.is_set() or control.handover.is_set():
             return None
-        if not state.in_air or sortie.offer is not None or for_mission in sortie.refused:
+        if not state.in_air or sortie.offer is not None:
             return None
         kinds = {"returning": RetaskKind.RETURNING, "on_scene": RetaskKind.LOITERING}
         kind = kinds.get(control.phase)
@@ -420,6 +420,7 @@ class Dispatcher:
             mission_priority=sortie.priority,
             altitude_m=state.rel_alt_m or 0.0,
             failsafe=failsafe,
+            kept_by=sortie.refused.get(for_mission) if for_mission is not None else None,
         )
 
     async def _priority_of(self, mission: Mission) -> int | None:
@@ -603,7 +604,7 @@ class Dispatcher:
         offer.refused_by = offer.refused_by or who
         sortie = self._sorties.get(offer.from_mission_id)
         if sortie is not None:
-            sortie.refused.add(offer.mission_id)
+            sortie.refused[offer.mission_id] = offer.refused_by or "unknown"
 
     async def refuse_preemption(self, drone_id: str, who: str) -> str:
         """A pilot keeps the drone on its mission: the pending pre-emption of it is refused (recorded and

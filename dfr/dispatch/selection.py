@@ -102,6 +102,7 @@ class Airborne:
     mission_priority: int | None  # of the mission's incident (1 most urgent); None: unknown
     altitude_m: float  # height above home now
     failsafe: bool = False  # its autopilot flies a failsafe of its own (RTL, land): never taken
+    kept_by: str | None = None  # the pilot who refused it to this incident: never taken for it
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,9 @@ def _achievable(area: Area, c: Candidate) -> float:
 
 
 def _may_take(a: Airborne, retask: Retask | None, priority: int | None) -> str | None:
-    """Why the policy does not let this incident take the drone in the air, or None if it may."""
+    """Why the policy (or a pilot) does not let this incident take the drone in the air, or None."""
+    if a.kept_by is not None:
+        return f"busy: pilot {a.kept_by} kept it on its mission (pre-emption refused)"
     if a.kind is RetaskKind.RETURNING:
         if retask is None or not retask.returning:
             return "busy: flying home (re-tasking is off for this incident)"

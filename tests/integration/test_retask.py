@@ -126,7 +126,9 @@ async def test_an_urgent_incident_preempts_a_routine_mission_unless_the_pilot_re
                 r = await client.post("/api/v1/drones/cv-1/commands", json={"command": "refuse_preemption"})
                 assert r.status_code == 200, r.text
                 assert r.json()["mission_id"] == a["id"] and not r.json()["pilot_control"]
-                b = await mission_of(client, inc_b, lambda m: "cv-1 busy" in (m["reason"] or ""), 10)
+                b = await mission_of(
+                    client, inc_b, lambda m: "cv-1 busy: pilot pilot1 kept it" in (m["reason"] or ""), 10
+                )
                 assert b["state"] == "queued" and b["drone_id"] is None
                 a = await mission_of(client, inc_a, lambda m: True, 5)
                 assert a["state"] == "on_scene", a  # it kept its drone

@@ -149,6 +149,12 @@ def test_pre_emption_only_as_the_policy_says() -> None:
     )
 
 
+def test_a_drone_a_pilot_kept_is_not_taken_for_that_incident() -> None:
+    kept = dataclasses.replace(loitering(4), kept_by="pilot1")
+    assert choose(fleet(kept), PREEMPT, priority=1).drone_id != "cv-1"
+    assert rejected(fleet(kept), PREEMPT) == "busy: pilot pilot1 kept it on its mission (pre-emption refused)"
+
+
 def test_a_retask_is_weighed_against_waiting_for_a_charging_drone() -> None:
     """cv-1 flying home 280 m from the scene beats waiting for the East drone to charge for it."""
     east = AREA.dock("cv-east")
