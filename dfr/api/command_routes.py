@@ -37,6 +37,8 @@ class DroneCommand(BaseModel):
     - ``altitude``: ``alt_m``; holds position at the new altitude.
     - ``return``: none. Return to launch (PX4 RTL, straight home; refused if that crosses a zone).
     - ``land``: none. Land where it is.
+    - ``refuse_preemption``: none. Keep the drone on its mission when an urgent incident is about to
+      take it (policy pre-emption, announced on the mission); the incident goes without it.
     """
 
     model_config = ConfigDict(
@@ -93,7 +95,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ErrorBody,
         "description": "Not possible now: the drone is on the ground (hold, goto, orbit, altitude, return, "
-        "land), a release without pilot control, or no safe route to continue from where the drone is.",
+        "land), a release without pilot control, no safe route to continue from where the drone is, or a "
+        "refusal of a pre-emption nobody offered.",
     },
     422: {
         "model": ErrorBody,

@@ -11,6 +11,9 @@ Order of a command, so that a refused one changes nothing and an accepted one ta
    autopilot is a 502, and the drone stays with the pilot;
 4. an audit record ``drone.command`` (actor: the pilot) says what was asked and how it ended.
 
+``refuse_preemption`` keeps a drone on its mission when the policy offers it to an urgent incident
+(see `dfr.dispatch.dispatcher`); it sends nothing to the drone and takes no control.
+
 A pilot cannot take off from here: there is no launch command, a drone leaves its dock only for a
 mission (hold, go-to, orbit and altitude need a drone in the air). A go-to whose straight path crosses
 a zone is refused with the zone's name rather than silently re-routed: the pilot sees the line they
@@ -36,7 +39,7 @@ from dfr.control.validation import (
     check_point,
     check_radius,
 )
-from dfr.dispatch.dispatcher import Dispatcher
+from dfr.dispatch.dispatcher import Dispatcher, NoPreemption
 from dfr.fleet.drone import CommandRefused, Drone
 from dfr.fleet.fleet import Fleet
 from dfr.planning import PlanError
@@ -57,6 +60,7 @@ class Command(StrEnum):
     ALTITUDE = "altitude"
     RETURN = "return"
     LAND = "land"
+    REFUSE_PREEMPTION = "refuse_preemption"
 
 
 NEEDS_AIR = frozenset(
@@ -225,6 +229,8 @@ async def execute(
         )
     if c is Command.RELEASE:
         return await _release(dispatcher, store, drone_id, who)
+    if c is Command.REFUSE_PREEMPTION:
+        return await _refuse_preemption(dispatcher, store, drone_id, who)
     alt = _check_from_here(area, cmd, drone, limits)
 
     mission_id = await dispatcher.take_control(drone_id, who)
@@ -251,6 +257,18 @@ async def _release(dispatcher: Dispatcher, store: Store, drone_id: str, who: str
         detail = f"released: the automation continues mission {mission_id}"
     await _audit(store, who, drone_id, mission_id, PilotCommand(Command.RELEASE), "ok", detail)
     return CommandOutcome(drone_id, Command.RELEASE, mission_id, False, detail)
+
+
+async def _refuse_preemption(dispatcher: Dispatcher, store: Store, drone_id: str, who: str) -> CommandOutcome:
+    """Keep the drone on its mission: an urgent incident offered it (policy pre-emption) goes without it.
+    Nothing is sent to the drone, and the automation keeps flying it (pilot control is not taken)."""
+    try:
+        mission_id = await dispatcher.refuse_preemption(drone_id, who)
+    except NoPreemption as e:
+        raise CommandError(409, "no_preemption", str(e), "command") from None
+    detail = f"pre-emption refused: the drone stays on mission {mission_id}"
+    await _audit(store, who, drone_id, mission_id, PilotCommand(Command.REFUSE_PREEMPTION), "ok", detail)
+    return CommandOutcome(drone_id, Command.REFUSE_PREEMPTION, mission_id, False, detail)
 
 
 async def _send(

@@ -10,6 +10,15 @@ Pilot control: a pilot may take any drone (`take_control`). The drone is then in
 and no new mission is given to it. `release` hands it back: the route is replanned from where the
 pilot left the drone, and the flight resumes at its recorded phase. A mission's pilot control is
 stored with the mission, so a restarted controller does not take the drone back from the pilot.
+
+Re-tasking: a drone in the air may be chosen for a new incident (`dfr.dispatch.selection`, as the policy's
+`retask` section allows). The hand-over happens under the launch lock: the new mission's sortie reserves
+the drone first, then the first flight is told to stop (`FlightControl.handover`: it commands nothing more
+and its supervisor neither lands nor returns the drone), the new mission is recorded launching, the first
+one ends aborted "re-tasked to mission M" (audited as ``mission.retasked``), and the new flight takes the
+drone where it is. Taking a drone off a scene (pre-emption) is first offered: the first mission's record
+and the live feed announce it, and for the policy's window a pilot may refuse (`refuse_preemption`, or
+by taking control of the drone); the urgent incident is then dispatched as if that drone were not there.
 """
 
 from __future__ import annotations
@@ -24,11 +33,29 @@ from typing import Any
 
 from dfr.area import METRES_PER_FOOT, Area
 from dfr.charging import ON_DOCK_M, time_until_ready_s
-from dfr.dispatch.flight import FlightControl, FlightPlan, FlightResult, OnPhase, Phase, advance, fly
+from dfr.dispatch.flight import (
+    FAILSAFE_MODES,
+    FlightControl,
+    FlightPlan,
+    FlightResult,
+    HandedOver,
+    OnPhase,
+    Phase,
+    advance,
+    fly,
+)
 from dfr.dispatch.policy import Policy, decide
 from dfr.dispatch.preparation import PREPARATION_PART, Preparation, launch_params
 from dfr.dispatch.safety import make_safe
-from dfr.dispatch.selection import Candidate, Choice, NoDroneAvailable, SceneRefused, choose_drone
+from dfr.dispatch.selection import (
+    Airborne,
+    Candidate,
+    Choice,
+    NoDroneAvailable,
+    RetaskKind,
+    SceneRefused,
+    choose_drone,
+)
 from dfr.dispatch.sortie import plan_sortie, planner_zones
 from dfr.domain.incidents import Incident
 from dfr.domain.missions import (
@@ -44,6 +71,7 @@ from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
 from dfr.planning import PlanRequest, plan_route
 from dfr.planning.corners import PX4_ACC_HOR_DEFAULT
+from dfr.planning.fence import fit_fence
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
 from dfr.supervision import Supervisor
@@ -53,6 +81,8 @@ S = MissionState
 AIRBORNE = (S.LAUNCHING, S.EN_ROUTE, S.ON_SCENE, S.RETURNING)
 Listener = Callable[[Mission], Awaitable[None]]
 RETRY_PART = "dispatcher-retry-queued"
+HANDOVER_TIMEOUT_S = 15.0
+"""Wall seconds a flight being re-tasked has to stop (it stops at its next step; a wait wakes at once)."""
 
 
 def _with(mission: Mission, update: dict[str, Any]) -> Mission:
@@ -66,6 +96,21 @@ def _now() -> datetime:
 
 class NotPiloted(LookupError):
     """A release for a drone no pilot has taken."""
+
+
+class NoPreemption(LookupError):
+    """A refusal for a drone nobody offered to pre-empt."""
+
+
+@dataclass(eq=False)
+class PreemptionOffer:
+    """An urgent mission's claim on a drone loitering over a routine one, open for the policy's window."""
+
+    mission_id: str  # the urgent mission that would take the drone
+    drone_id: str
+    from_mission_id: str  # the routine mission it would be taken from
+    refused: asyncio.Event = field(default_factory=asyncio.Event)
+    refused_by: str | None = None
 
 
 @dataclass(eq=False)
@@ -83,6 +128,10 @@ class Sortie:
     control: FlightControl = field(default_factory=FlightControl)
     track: FlightResult = field(default_factory=FlightResult)
     task: asyncio.Task[None] | None = None
+    priority: int | None = None  # of the mission's incident: whether it may be pre-empted
+    airborne_start: bool = False  # the drone was taken in the air from another mission
+    offer: PreemptionOffer | None = None  # an urgent mission's pending claim on this drone
+    refused: dict[str, str] = field(default_factory=dict)  # urgent mission -> pilot who refused the drone
 
 
 class BusyDrones(Mapping[str, str]):
@@ -129,6 +178,7 @@ class Dispatcher:
         self.pending: set[asyncio.Task[None]] = set()
         self._supervisor: Supervisor | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
+        self._offers: dict[str, PreemptionOffer] = {}  # urgent mission id -> its open pre-emption offer
         self._closing = False
         self._kick = asyncio.Event()  # a drone became ready: retry queued missions now
         self.preparation = Preparation(
@@ -150,7 +200,10 @@ class Dispatcher:
         self.fleet.on_connect.append(lambda _drone_id: self.preparation.wake())
         for mission in await self.missions.open_missions():
             if mission.state in AIRBORNE and mission.drone_id is not None:
-                self._reserve(mission.id, mission.drone_id)
+                sortie = self._reserve(mission.id, mission.drone_id)
+                sortie.priority = await self._priority_of(mission)
+                # re-tasked in the air and not yet under way when the service stopped: take it over again
+                sortie.airborne_start = mission.state is S.LAUNCHING and self._starts_away(mission)
                 self._spawn_flight(mission, resume=mission.state.value)
             elif mission.state is S.PENDING_APPROVAL:
                 self._start_approval_timer(mission)
@@ -334,7 +387,9 @@ class Dispatcher:
         return sortie
 
     # ------------------------------------------------------------------ launch
-    def candidates(self) -> list[Candidate]:
+    def candidates(self, for_mission: str | None = None) -> list[Candidate]:
+        """Every drone of the area as selection sees it; `for_mission` (the mission being dispatched)
+        marks drones a pilot refused to it (`Airborne.kept_by`), which selection never takes for it."""
         out = []
         for cfg in self.area.drones:
             dock = self.area.dock(cfg.dock)
@@ -352,9 +407,48 @@ class Dispatcher:
                     connected=bool(state and state.connected and state.health_ok),
                     battery_pct=state.battery_pct if state else None,
                     response_speed_m_s=cfg.response_speed_m_s,
+                    airborne=self._airborne(cfg.id, for_mission),
                 )
             )
         return out
+
+    def _airborne(self, drone_id: str, for_mission: str | None) -> Airborne | None:
+        """What a busy drone in the air is doing, if it is something it might be re-tasked from: flying
+        home or loitering, automated (no pilot, no recall), no offer pending."""
+        mission_id = self.busy.get(drone_id)
+        sortie = self._sorties.get(mission_id) if mission_id is not None else None
+        drone = self.fleet.drones.get(drone_id)
+        if sortie is None or sortie.task is None or sortie.task.done() or drone is None:
+            return None
+        control, state = sortie.control, drone.state
+        if drone_id in self._pilots or control.recall.is_set() or control.handover.is_set():
+            return None
+        if not state.in_air or sortie.offer is not None:
+            return None
+        kinds = {"returning": RetaskKind.RETURNING, "on_scene": RetaskKind.LOITERING}
+        kind = kinds.get(control.phase)
+        if kind is None:
+            return None
+        # Our own return-to-launch looks like PX4's failsafe one; the flight records a failsafe it saw.
+        own_rtl = control.phase == "returning" and sortie.track.failsafe is None
+        failsafe = state.flight_mode == "LAND" or (state.flight_mode in FAILSAFE_MODES and not own_rtl)
+        return Airborne(
+            mission_id=sortie.mission_id,
+            kind=kind,
+            mission_priority=sortie.priority,
+            altitude_m=state.rel_alt_m or 0.0,
+            failsafe=failsafe,
+            kept_by=sortie.refused.get(for_mission) if for_mission is not None else None,
+        )
+
+    async def _priority_of(self, mission: Mission) -> int | None:
+        """The priority of the mission's incident (None if it cannot be read)."""
+        try:
+            incident = await self.missions.store.get_incident(mission.incident_id)
+        except Exception:
+            log.exception("mission %s: reading its incident's priority failed", mission.id)
+            return None
+        return incident.priority if incident is not None else None
 
     async def try_launch(self, mission_id: str, actor: str = "dispatcher") -> Mission:
         """Launch a stored mission that waits (approval given, or queued and a drone may be free)."""
@@ -368,47 +462,262 @@ class Dispatcher:
 
         `new`: the mission is not stored yet; it is created directly in the state the choice gives, so
         its timeline says what really happened (queued with the reason, or launching with the drone).
+        A pre-emption is offered first: the mission waits queued for the refusal window (without the
+        lock), then the choice is made again, that drone confirmed or, if refused, left out.
         """
-        async with self._lock:
-            if not new:
-                current = await self.missions.get(mission.id)
-                if current is None or current.state not in (S.PENDING_APPROVAL, S.QUEUED):
-                    return current or mission
-                mission = current
-            scene = (mission.target.lat, mission.target.lon)
-            try:
-                choice = choose_drone(self.area, self.policy, self.candidates(), scene)
-            except SceneRefused as e:
+        priority = await self._priority_of(mission)
+        confirmed: set[str] = set()  # drones whose pre-emption window passed without a refusal
+        offer: PreemptionOffer | None = None
+        while True:
+            async with self._lock:
+                if offer is not None:
+                    self._close_offer(offer)
+                    if offer.refused.is_set() or offer.drone_id in self._pilots:
+                        self._refuse(offer, offer.refused_by or self._pilots.get(offer.drone_id))
+                    else:
+                        confirmed.add(offer.drone_id)
+                elif mission.id in self._offers:  # its own call waits for a refusal: nothing to do here
+                    return await self.missions.get(mission.id) or mission
+                step = await self._launch_locked(mission, actor, new, priority, confirmed, offer is not None)
+            if isinstance(step, PreemptionOffer):
+                offer, new = step, False
+                mission = await self.missions.get(mission.id) or mission
+                window = self.policy.retask.refuse_window_s / self.time_scale
+                try:
+                    await asyncio.wait_for(offer.refused.wait(), window)
+                except TimeoutError:
+                    pass
+                except BaseException:  # cancelled (the service stops): the offer must not outlive its call
+                    self._close_offer(offer)
+                    raise
+                continue
+            mission, spawn = step
+            if spawn:
+                self._spawn_flight(mission, resume=None)
+            return mission
+
+    async def _launch_locked(
+        self,
+        mission: Mission,
+        actor: str,
+        new: bool,
+        priority: int | None,
+        confirmed: set[str],
+        offered: bool = False,
+    ) -> tuple[Mission, bool] | PreemptionOffer:
+        """One launch decision under the lock: (mission, whether to spawn its flight), or an offer.
+
+        `offered`: an offer of this mission's has just closed, so a queued mission's reason (the offer)
+        is out of date and is restated."""
+        if not new:
+            current = await self.missions.get(mission.id)
+            if current is None or current.state not in (S.PENDING_APPROVAL, S.QUEUED):
+                return current or mission, False
+            mission = current
+        scene = (mission.target.lat, mission.target.lon)
+        rule = mission.decision.policy.split(":", 1)[-1] if mission.decision is not None else None
+        retask = self.policy.retask if self.policy.retask_allowed(rule) else None
+        try:
+            choice = choose_drone(
+                self.area,
+                self.policy,
+                self.candidates(for_mission=mission.id),
+                scene,
+                retask=retask,
+                priority=priority,
+            )
+        except SceneRefused as e:
+            if new:
+                mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": "planning"}))
+            return await self._step(mission.id, S.ABORTED, actor=actor, reason=f"refused: {e.reason}"), False
+        except NoDroneAvailable as e:
+            unreachable = self._beyond_every_dock(scene)
+            if unreachable is not None:  # waiting would never help: say so instead of queueing forever
                 if new:
                     mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": "planning"}))
-                return await self._step(mission.id, S.ABORTED, actor=actor, reason=f"refused: {e.reason}")
-            except NoDroneAvailable as e:
-                unreachable = self._beyond_every_dock(scene)
-                if unreachable is not None:  # waiting would never help: say so instead of queueing forever
-                    if new:
-                        mission = await self._create(
-                            _with(mission, {"state": S.QUEUED, "reason": "planning"})
-                        )
-                    return await self._step(
-                        mission.id, S.ABORTED, actor=actor, reason=f"refused: {unreachable}"
-                    )
-                if new:
-                    return await self._create(_with(mission, {"state": S.QUEUED, "reason": str(e)[:500]}))
-                if mission.state is S.QUEUED:
-                    return mission
-                return await self._step(mission.id, S.QUEUED, actor=actor, reason=str(e)[:500])
-            self._reserve(mission.id, choice.drone_id)
-            try:
-                fields = self._launch_fields(choice)
-                if new:
-                    mission = await self._create(_with(mission, {"state": S.LAUNCHING, **fields}))
-                else:
-                    mission = await self._step(mission.id, S.LAUNCHING, actor=actor, **fields)
-            except Exception:
-                self._sorties.pop(mission.id, None)
-                raise
-        self._spawn_flight(mission, resume=None)
+                reason = f"refused: {unreachable}"
+                return await self._step(mission.id, S.ABORTED, actor=actor, reason=reason), False
+            if new:
+                return await self._create(_with(mission, {"state": S.QUEUED, "reason": str(e)[:500]})), False
+            if mission.state is S.QUEUED:
+                if offered:
+                    await self._update_reason(mission.id, actor, str(e), restate=True)
+                    return await self.missions.get(mission.id) or mission, False
+                return mission, False
+            return await self._step(mission.id, S.QUEUED, actor=actor, reason=str(e)[:500]), False
+        taken = choice.retask
+        window = self.policy.retask.refuse_window_s
+        if taken is not None and taken.kind is RetaskKind.LOITERING and choice.drone_id not in confirmed:
+            if window > 0:
+                return await self._offer(mission, choice, taken, actor, new, priority)
+        if taken is not None:
+            return await self._hand_over(mission, choice, taken, actor, new, priority), True
+        sortie = self._reserve(mission.id, choice.drone_id)
+        sortie.priority = priority
+        try:
+            fields = self._launch_fields(choice)
+            if new:
+                mission = await self._create(_with(mission, {"state": S.LAUNCHING, **fields}))
+            else:
+                mission = await self._step(mission.id, S.LAUNCHING, actor=actor, **fields)
+        except Exception:
+            self._sorties.pop(mission.id, None)
+            raise
+        return mission, True
+
+    # ------------------------------------------------------------------ re-tasking
+    async def _offer(
+        self, mission: Mission, choice: Choice, taken: Airborne, actor: str, new: bool, priority: int | None
+    ) -> PreemptionOffer:
+        """Announce that the urgent `mission` will take the drone from a routine one unless a pilot refuses
+        within the policy's window: on both missions' records (events, audit) and the live feed."""
+        sortie = self._sorties[taken.mission_id]
+        window = self.policy.retask.refuse_window_s
+        offer = PreemptionOffer(mission.id, choice.drone_id, taken.mission_id)
+        waiting = (
+            f"pre-empting {choice.drone_id} from routine mission {taken.mission_id} (on scene in about "
+            f"{choice.eta_s:.0f} s): a pilot may refuse within {window:g} s"
+        )
+        if new:
+            mission = await self._create(_with(mission, {"state": S.QUEUED, "reason": waiting}))
+        elif mission.state is S.QUEUED:
+            await self._update_reason(mission.id, actor, waiting, restate=True)
+        else:
+            mission = await self._step(mission.id, S.QUEUED, actor=actor, reason=waiting)
+        offer.mission_id = mission.id
+        sortie.offer = offer
+        self._offers[mission.id] = offer
+        await self._update_reason(
+            taken.mission_id,
+            "policy:preempt",
+            f"pre-emption: priority-{priority} mission {mission.id} (incident {mission.incident_id}) takes "
+            f"{choice.drone_id} in {window:g} s unless a pilot refuses",
+            restate=True,  # on the mission itself, so that the live view shows it to the pilots
+        )
+        await self.missions.store.append_audit(
+            "policy:preempt",
+            "mission.preemption_offered",
+            "mission",
+            taken.mission_id,
+            {
+                "drone_id": choice.drone_id,
+                "to_mission": mission.id,
+                "incident_id": mission.incident_id,
+                "priority": priority,
+                "from_priority": taken.mission_priority,
+                "refuse_window_s": window,
+                "expected_time_to_scene_s": round(choice.eta_s, 1),
+            },
+        )
+        return offer
+
+    def _close_offer(self, offer: PreemptionOffer) -> None:
+        self._offers.pop(offer.mission_id, None)
+        sortie = self._sorties.get(offer.from_mission_id)
+        if sortie is not None and sortie.offer is offer:
+            sortie.offer = None
+
+    def _refuse(self, offer: PreemptionOffer, who: str | None) -> None:
+        """The drone stays with its mission; the urgent one is dispatched as if it were not there."""
+        offer.refused_by = offer.refused_by or who
+        sortie = self._sorties.get(offer.from_mission_id)
+        if sortie is not None:
+            sortie.refused[offer.mission_id] = offer.refused_by or "unknown"
+
+    async def refuse_preemption(self, drone_id: str, who: str) -> str:
+        """A pilot keeps the drone on its mission: the pending pre-emption of it is refused (recorded and
+        audited on the mission it stays with). Returns that mission's id; raises `NoPreemption`."""
+        mission_id = self.busy.get(drone_id)
+        sortie = self._sorties.get(mission_id) if mission_id is not None else None
+        offer = sortie.offer if sortie is not None else None
+        if sortie is None or offer is None or offer.refused.is_set():
+            raise NoPreemption(f"no pre-emption of drone {drone_id} is pending")
+        self._refuse(offer, who)
+        offer.refused.set()
+        await self._update_reason(
+            sortie.mission_id,
+            who,
+            f"pilot {who} refused the pre-emption of {drone_id} by mission {offer.mission_id}",
+            restate=True,
+        )
+        return sortie.mission_id
+
+    async def _update_reason(self, mission_id: str, actor: str, reason: str, restate: bool = False) -> None:
+        """A note on a mission's record without a state change (an event, audited, and emitted);
+        `restate`: it is also the mission's reason now."""
+        try:
+            mission = await self.missions.update(
+                mission_id, actor=actor, reason=reason[:500], restate=restate
+            )
+        except InvalidTransition:
+            return
+        await self._emit(mission)
+
+    async def _hand_over(
+        self, mission: Mission, choice: Choice, taken: Airborne, actor: str, new: bool, priority: int | None
+    ) -> Mission:
+        """Give the drone in the air to `mission`: reserve it first (it always has an owner), stop the first
+        flight without landing or returning the drone, record both missions; the caller spawns the flight.
+        If recording fails after the first flight stopped, the drone is made safe (sent home)."""
+        old = self._sorties[taken.mission_id]
+        sortie = self._reserve(mission.id, choice.drone_id)
+        sortie.priority, sortie.airborne_start = priority, True
+        try:
+            await self._stop_for_handover(old)
+            fields = self._launch_fields(choice)
+            from_what = "flying home" if taken.kind is RetaskKind.RETURNING else "loitering over"
+            note = f"re-tasked in the air: {from_what} mission {taken.mission_id}"
+            if new:
+                mission = await self._create(_with(mission, {"state": S.LAUNCHING, "reason": note, **fields}))
+            else:
+                mission = await self._step(mission.id, S.LAUNCHING, actor=actor, reason=note, **fields)
+        except Exception:
+            self._sorties.pop(mission.id, None)
+            action, _ = await make_safe(
+                self.fleet.drones.get(choice.drone_id), pilot_holds=choice.drone_id in self._pilots
+            )
+            log.exception("re-tasking %s failed; %s", choice.drone_id, action.value)
+            raise
+        if taken.kind is RetaskKind.RETURNING:
+            why = "it was flying home and is over the new scene sooner than any drone on a dock"
+        else:
+            window = self.policy.retask.refuse_window_s
+            why = f"pre-empted by a priority-{priority} incident; no pilot refused within {window:g} s"
+        reason = f"re-tasked to mission {mission.id} (incident {mission.incident_id}): {why}"
+        try:
+            await self._step(taken.mission_id, S.ABORTED, actor="policy:retask", reason=reason)
+        except InvalidTransition:  # it ended on its own meanwhile (landed): its record stands
+            log.info("mission %s ended before its drone was re-tasked", taken.mission_id)
+        await self.missions.store.append_audit(
+            "policy:retask",
+            "mission.retasked",
+            "mission",
+            taken.mission_id,
+            {
+                "drone_id": choice.drone_id,
+                "kind": taken.kind.value,
+                "to_mission": mission.id,
+                "incident_id": mission.incident_id,
+                "priority": priority,
+                "expected_time_to_scene_s": round(choice.eta_s, 1),
+                "battery_needed_pct": round(choice.battery_needed_pct, 1),
+            },
+        )
         return mission
+
+    async def _stop_for_handover(self, old: Sortie) -> None:
+        """Stop the first flight at its next step (cancelled if it does not stop in time)."""
+        old.control.handover.set()
+        task = old.task
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), HANDOVER_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("mission %s did not stop for the hand-over in time: cancelled", old.mission_id)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _create(self, mission: Mission) -> Mission:
         stored = await self.missions.create(mission, actor="dispatcher")
@@ -499,6 +808,14 @@ class Dispatcher:
             self._supervise(sortie, mission, resume), name=f"mission-{mission.id}"
         )
 
+    def _starts_away(self, mission: Mission) -> bool:
+        """Whether the mission's route starts away from its drone's dock (it was re-tasked in the air)."""
+        if not mission.planned_route or mission.drone_id is None:
+            return False
+        dock = self.area.dock(self.area.drone(mission.drone_id).dock)
+        lon, lat = mission.planned_route[0]
+        return distance_m(lat, lon, dock.lat, dock.lon) > ON_DOCK_M
+
     def _flight_plan(self, mission: Mission) -> FlightPlan:
         assert mission.drone_id is not None
         cfg = self.area.drone(mission.drone_id)
@@ -517,6 +834,20 @@ class Dispatcher:
             buffer_m=self.policy.buffer_m,
         )
         waypoints = [(float(p[0]), float(p[1])) for p in mission.planned_route] or sortie.route.waypoints
+        home: list[tuple[float, float]] | None = None
+        fence = sortie.fence
+        if self._starts_away(mission):
+            # Re-tasked in the air: the route starts where the drone was, so the way home is a route of its
+            # own, and the fence is refitted to what this sortie flies (out from there, back to the dock).
+            home = self._route(sortie.orbit_centre, (dock.lat, dock.lon), mission.altitude_m)
+            lat, lon = sortie.orbit_centre
+            fence = fit_fence(
+                self.area.operating_area,
+                planner_zones(self.area),
+                mission.altitude_m,
+                [*waypoints, *home],
+                orbit=(lon, lat, sortie.orbit_radius_m) if sortie.orbit_radius_m > 0 else None,
+            )
         return FlightPlan(
             waypoints=waypoints,
             altitude_m=mission.altitude_m,
@@ -526,11 +857,12 @@ class Dispatcher:
             orbit_speed_m_s=self.policy.orbit_speed_m_s,
             loiter_s=self.policy.loiter_s,
             params=dict(cfg.params),
-            fence=sortie.fence,
+            fence=fence,
             time_scale=self.time_scale,
+            return_route=home,
             clear_height_m=dock.clear_height_m,
-            # the leads were planned for these waypoints (and the fence allows them); a stored route that
-            # differs (planned by an older version) is flown corner by corner
+            # the leads were planned for these waypoints (and the fence allows them); another route (from
+            # where a re-tasked drone was, or stored by an older version) is flown corner by corner
             corner_leads=sortie.corner_leads if waypoints == sortie.route.waypoints else (),
         )
 
@@ -560,11 +892,12 @@ class Dispatcher:
 
         flusher = asyncio.create_task(flush_periodically(), name=f"mission-{mission_id}-track")
         failure: Exception | None = None
+        handed_over = False
         try:
             try:
                 # after a restart the fleet may still be connecting to this drone
                 drone = await self.fleet.wait_for_drone(drone_id, 60)
-                plan = self._flight_plan(mission)
+                plan = replace(self._flight_plan(mission), airborne_start=sortie.airborne_start)
                 await fly(
                     drone,
                     plan,
@@ -575,6 +908,8 @@ class Dispatcher:
                 )
             except asyncio.CancelledError:
                 raise
+            except HandedOver:  # re-tasked: the next mission's sortie owns the drone; the re-task records
+                handed_over = True
             except Exception as e:  # the record must say why it ended
                 log.exception("mission %s failed", mission_id)
                 failure = e
@@ -593,7 +928,7 @@ class Dispatcher:
         finally:
             if not self._closing:
                 self._free(sortie)
-        if not self._closing:
+        if not self._closing and not handed_over:  # (the hand-over holds the launch lock)
             await self._launch_queued()
 
     async def _end_failed(self, sortie: Sortie, failure: Exception) -> None:
@@ -697,7 +1032,8 @@ class Dispatcher:
             return replace(base, return_route=home)
         if control.phase in ("launching", "en_route", "on_scene"):
             out = self._route(here, base.target, base.altitude_m)
-            return replace(base, waypoints=out, return_route=list(reversed(base.waypoints)))
+            back = base.return_route if base.return_route is not None else list(reversed(base.waypoints))
+            return replace(base, waypoints=out, return_route=back)
         return base
 
     def _route(

@@ -12,6 +12,10 @@ cancelled in the middle of a database write. While the pilot flies, `fly` only s
 track, records an autopilot failsafe and the landing. When the pilot hands back (`handback`, with a
 plan replanned from where the drone is), the procedure re-enters at the recorded phase, exactly as it
 does after a controller restart.
+
+Re-tasking (`FlightControl.handover`) works the same way: once set, no further command is sent and the
+procedure unwinds with `HandedOver`, leaving the drone on its last command for the next mission's flight,
+which starts in the air (`FlightPlan.airborne_start`: fence refitted and uploaded, then the new route).
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ class PilotTookOver(Exception):
     """A pilot has control: raised inside the procedure at its next step, so it stops commanding."""
 
 
+class HandedOver(Exception):
+    """The drone was given to another mission in the air: raised at the procedure's next step and out of
+    `fly`, so that this flight stops commanding and its owner neither lands nor returns the drone."""
+
+
 @dataclass(frozen=True)
 class FlightPlan:
     waypoints: list[tuple[float, float]]  # (lon, lat), first = start
@@ -69,6 +78,8 @@ class FlightPlan:
     # The way home, (lon, lat) ending at the dock; None: the outbound route reversed. Set when a pilot
     # hands back far from the route, so that the return is planned around the zones from there.
     return_route: list[tuple[float, float]] | None = None
+    # The drone is already in the air, taken from another mission: no take-off; the route starts where it is.
+    airborne_start: bool = False
 
 
 @dataclass
@@ -89,12 +100,14 @@ class FlightControl:
 
     `phase` is the last phase recorded (through `advance`, under `lock`, so that the procedure and a
     pilot command can never record the same step twice). `pilot` is set while a human commands the
-    drone; `handback` is set by a release, with `plan` the plan to continue by.
+    drone; `handback` is set by a release, with `plan` the plan to continue by; `handover` when the drone
+    is re-tasked to another mission (the flight ends with `HandedOver`).
     """
 
     recall: asyncio.Event = field(default_factory=asyncio.Event)
     pilot: asyncio.Event = field(default_factory=asyncio.Event)
     handback: asyncio.Event = field(default_factory=asyncio.Event)
+    handover: asyncio.Event = field(default_factory=asyncio.Event)  # re-tasked: stop, command nothing
     phase: Phase = "launching"
     plan: FlightPlan | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -178,6 +191,8 @@ async def _procedure(
     recall = control.recall
     if control.phase == "launching" and not drone.state.in_air:
         await _launch(drone, plan, on_phase, control, result, scale)
+    elif control.phase == "launching" and plan.airborne_start:
+        await _take_over(drone, plan, control, result, scale)
     if control.phase in ("launching", "en_route"):
         await advance(control, on_phase, "en_route", {})
         arrived = await _fly_out(drone, plan, control, scale, _remaining_route(drone, plan.waypoints))
@@ -265,7 +280,10 @@ async def _piloted(drone: Drone, control: FlightControl, on_phase: OnPhase, resu
 
 
 async def _act(control: FlightControl, command: Callable[P, Awaitable[R]], *a: P.args, **kw: P.kwargs) -> R:
-    """Send one command, unless a pilot has control (then raise `PilotTookOver` instead)."""
+    """Send one command, unless a pilot has control (then raise `PilotTookOver` instead) or the drone has
+    been handed over to another mission (`HandedOver`)."""
+    if control.handover.is_set():
+        raise HandedOver()
     if control.pilot.is_set():
         raise PilotTookOver()
     return await command(*a, **kw)
@@ -358,6 +376,29 @@ async def _climb_clear(
         )
 
 
+async def _take_over(
+    drone: Drone, plan: FlightPlan, control: FlightControl, result: FlightResult, scale: float
+) -> None:
+    """Take a drone in the air from the mission it was re-tasked from: the new sortie's fence first (it
+    holds the new route and orbit; the autopilot accepts a fence in flight), then a go-to along the first
+    leg, which also ends a return-to-launch the first mission had commanded (that RTL was ours, not a
+    failsafe: the selection never takes a drone flying its autopilot's failsafe)."""
+    if plan.fence:
+        await _act(control, drone.upload_fence, plan.fence)
+    result.launched_at = time.time()
+    legs = _remaining_route(drone, plan.waypoints)
+    lon, lat = legs[0] if legs else (plan.target[1], plan.target[0])
+    await _act(control, drone.goto, lat, lon, plan.altitude_m)
+    await _wait(
+        drone,
+        lambda s: s.flight_mode not in FAILSAFE_MODES,
+        control,
+        10 / scale + 5,
+        failsafe=False,
+        recall=False,
+    )
+
+
 _TAKEOFF_TEXT = re.compile(r"Using default takeoff altitude: ([0-9.]+) m")
 
 
@@ -438,9 +479,10 @@ async def _wait(
 ) -> None:
     """Wait for `pred`, or an autopilot failsafe (RTL/LAND) or a recall, whichever comes first.
 
-    Raises `PilotTookOver` as soon as a pilot takes control, and TimeoutError after `timeout`.
+    Raises `HandedOver` once the drone is re-tasked, `PilotTookOver` as soon as a pilot takes control,
+    and TimeoutError after `timeout`.
     """
-    events = [control.pilot] + ([control.recall] if recall else [])
+    events = [control.pilot, control.handover] + ([control.recall] if recall else [])
     waiters = {
         asyncio.create_task(e.wait(), name=f"flight-{drone.id}-event-{i}") for i, e in enumerate(events)
     }
@@ -450,6 +492,8 @@ async def _wait(
     )
     try:
         done, _ = await asyncio.wait({*waiters, cond_task}, return_when=asyncio.FIRST_COMPLETED)
+        if control.handover.is_set():
+            raise HandedOver()
         if control.pilot.is_set():
             raise PilotTookOver()
         if cond_task in done:

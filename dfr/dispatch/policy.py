@@ -40,6 +40,7 @@ __all__ = [
     "Decision",
     "Policy",
     "PolicyError",
+    "Retask",
     "Rule",
     "decide",
     "load_policy",
@@ -90,6 +91,10 @@ class Rule(_Strict):
     """What happens when nobody answers an approval request in time; only used by require_approval."""
     queue_deadline_s: Seconds | None = None
     """How long a launch may wait for a drone before the call is given up (None: the policy's)."""
+    retask: bool = True
+    """Whether this rule's incidents may be given a drone already in the air (re-tasked on its way home,
+    or pre-empted from a routine mission), as the policy's ``retask`` section allows; false: only a
+    drone on its dock is sent."""
 
     @field_validator("kinds")
     @classmethod
@@ -110,6 +115,51 @@ class Rule(_Strict):
     def matches(self, kind: str, priority: int) -> bool:
         """True if this rule covers an incident of ``kind`` at ``priority``."""
         return priority <= self.max_priority and (ANY_KIND in self.kinds or kind in self.kinds)
+
+
+Priority = Annotated[int, Field(ge=1, le=5)]
+
+
+class Retask(_Strict):
+    """When a drone in the air may leave its mission for a new incident (see dfr.dispatch.selection).
+
+    A drone flying home is the cheapest drone there is: it is already up, and often nearer than any dock.
+    Taking a drone off a scene is different: the first incident loses its eye in the sky, so pre-emption
+    is off unless the agency says which incidents may take a drone from which, and a pilot may refuse it.
+    """
+
+    returning: bool = True
+    """A drone flying home may be sent to a new incident when it is over the scene sooner than any other
+    drone (waiting for a charging one included) and its battery covers the new sortie with the reserve."""
+    preempt_priority: Priority | None = None
+    """Incidents at this priority or more urgent may take a drone loitering over a routine mission
+    (None: never)."""
+    routine_priority: Priority = 3
+    """Missions for incidents at this priority or less urgent are routine: they may be pre-empted."""
+    refuse_window_s: Annotated[float, Field(ge=0.0, le=600.0, allow_inf_nan=False)] = 30.0
+    """How long (simulated seconds) a pilot has to refuse a pre-emption before the drone is taken."""
+
+    @model_validator(mode="after")
+    def _routine_below_urgent(self) -> Retask:
+        """A routine mission must be less urgent than the incidents that may take its drone; otherwise
+        two incidents of the same priority could take the drone from each other back and forth."""
+        if self.preempt_priority is not None and self.routine_priority <= self.preempt_priority:
+            raise ValueError(
+                f"routine_priority ({self.routine_priority}) must be less urgent (a larger number) than "
+                f"preempt_priority ({self.preempt_priority}): an incident may only take a drone from a "
+                "less urgent mission"
+            )
+        return self
+
+    def may_preempt(self, incident_priority: int, mission_priority: int | None) -> bool:
+        """Whether an incident at `incident_priority` may take a drone from a mission at `mission_priority`
+        (None: unknown, never pre-empted)."""
+        return (
+            self.preempt_priority is not None
+            and mission_priority is not None
+            and incident_priority <= self.preempt_priority
+            and mission_priority >= self.routine_priority
+        )
 
 
 class _PolicyFields(_Strict):
@@ -138,6 +188,8 @@ class _PolicyFields(_Strict):
     queue_deadline_s: Seconds = 600.0
     """A launch that found no drone waits in the queue at most this long (simulated seconds from the
     call) before it ends with the reason; a drone over a scene whose moment has passed helps nobody."""
+    retask: Retask = Field(default_factory=Retask)
+    """Airborne re-tasking and pre-emption (a rule's ``retask: false`` opts its incidents out)."""
 
 
 def _rule_problems(rules: list[Rule]) -> list[tuple[int, str]]:
@@ -187,6 +239,11 @@ class Policy(_PolicyFields):
         if rule is not None and rule.queue_deadline_s is not None:
             return rule.queue_deadline_s
         return self.queue_deadline_s
+
+    def retask_allowed(self, rule_name: str | None) -> bool:
+        """Whether incidents decided by the rule so named may be given a drone in the air."""
+        rule = next((r for r in self.rules if r.name == rule_name), None)
+        return rule is None or rule.retask
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,39 +16,55 @@ climbing. A sortie is: climb, fly the route out, loiter ``loiter_s``, fly the sa
 leg retraces the outbound route, see dfr.dispatch.sortie), descend. The whole cruise leg is charged at
 cruise effort, including the acceleration and braking that ``horizontal_time_s`` adds, which
 over-estimates a little; descent is charged as a hover at the climb rate.
+
+Drones in the air (`Airborne`): a drone flying home, or loitering over a routine mission when the policy
+lets an urgent incident pre-empt it, is weighed like the others, from where it is now: its time to scene
+is the route from here plus the climb or descent to the transit altitude (no take-off), and its battery
+must cover that route, the loiter, the way home from the new scene (planned around the zones, since the
+dock is not where the new route starts) and the descent, with the reserve. The launch minimum
+(``min_battery_pct``) is for take-offs and does not apply to a drone already up. The policy decides which
+airborne drones an incident may take (`dfr.dispatch.policy.Retask`); the dispatcher does the hand-over.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from shapely.geometry import Point
 
 from dfr.airframe import AirframeProfile
-from dfr.area import Area
+from dfr.area import METRES_PER_FOOT, Area
 from dfr.charging import ON_DOCK_M, Charging, time_to_reach_s
-from dfr.dispatch.policy import Policy, _distinct
-from dfr.dispatch.sortie import SortiePlan, plan_sortie
+from dfr.dispatch.policy import Policy, Retask, _distinct
+from dfr.dispatch.sortie import SortiePlan, plan_sortie, planner_zones
 from dfr.geo import distance_m
 from dfr.planning import (
     PlanError,
+    PlanRequest,
     StartInsideZone,
     StartOutsideArea,
     TargetInNoFlyZone,
     TargetOutsideArea,
     horizontal_time_s,
+    plan_route,
 )
 
 __all__ = [
     "CLIMB_EFFORT",
+    "MIN_RETASK_ALT_M",
+    "Airborne",
     "Candidate",
     "Choice",
     "NoDroneAvailable",
     "Rejection",
+    "RetaskKind",
     "SceneRefused",
     "WaitForCharge",
+    "battery_needed_airborne_pct",
     "battery_needed_pct",
     "choose_drone",
     "cruise_effort",
@@ -64,9 +80,37 @@ _START_ERRORS: tuple[type[PlanError], ...] = (StartOutsideArea, StartInsideZone)
 """Failures caused by where a drone is, which say nothing about the scene even if every drone has one."""
 
 
+MIN_RETASK_ALT_M = 15.0
+"""Below this height a drone in the air is landing (or taking off): it is not re-tasked."""
+
+
+class RetaskKind(StrEnum):
+    """What a busy drone in the air is doing, as far as re-tasking goes."""
+
+    RETURNING = "returning"
+    """Flying home from a mission (its loiter is over or it was recalled)."""
+    LOITERING = "loitering"
+    """Over the scene of a mission: taking it is a pre-emption."""
+
+
+@dataclass(frozen=True)
+class Airborne:
+    """A busy drone in the air that might leave its mission for a new incident."""
+
+    mission_id: str
+    kind: RetaskKind
+    mission_priority: int | None  # of the mission's incident (1 most urgent); None: unknown
+    altitude_m: float  # height above home now
+    failsafe: bool = False  # its autopilot flies a failsafe of its own (RTL, land): never taken
+    kept_by: str | None = None  # the pilot who refused it to this incident: never taken for it
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A drone as the fleet sees it now; ``lat``/``lon`` is its position (normally its dock)."""
+    """A drone as the fleet sees it now; ``lat``/``lon`` is its position (normally its dock).
+
+    ``airborne`` is set for a busy drone in the air that could be re-tasked (``available`` is then
+    False: it is not free, it may only be taken as the policy allows)."""
 
     drone_id: str
     dock_id: str
@@ -76,6 +120,7 @@ class Candidate:
     connected: bool
     battery_pct: float | None
     response_speed_m_s: float
+    airborne: Airborne | None = None
     not_ready: str | None = None  # why a docked drone cannot launch at once (being prepared), else None
 
 
@@ -92,6 +137,7 @@ class Choice:
     eta_s: float
     battery_needed_pct: float
     distance_m: float
+    retask: Airborne | None = None  # the drone is taken from this mission in the air
 
 
 @dataclass(frozen=True)
@@ -164,6 +210,33 @@ def battery_needed_pct(
     return 100.0 / endurance * hover_equivalent_s
 
 
+def battery_needed_airborne_pct(
+    plan: SortiePlan,
+    home_m: float,
+    altitude_now_m: float,
+    policy: Policy,
+    speed_m_s: float,
+    profile: AirframeProfile | None = None,
+) -> float:
+    """Per cent of a full battery a re-tasked drone uses from where it is: climb or descent to the transit
+    altitude, the route out, the loiter, `home_m` from the scene to its dock, and the descent; the same
+    efforts as `battery_needed_pct`."""
+    if not (math.isfinite(speed_m_s) and speed_m_s > 0):
+        raise ValueError(f"speed_m_s must be a finite positive number, got {speed_m_s!r}")
+    climb = profile.climb_m_s if profile is not None else policy.climb_m_s
+    endurance = profile.hover_endurance_s if profile is not None else policy.hover_endurance_s
+    change_s = abs(plan.altitude_m - altitude_now_m) / climb
+    effort = cruise_effort(speed_m_s)
+    hover_equivalent_s = (
+        change_s * CLIMB_EFFORT
+        + horizontal_time_s(plan.route.length_m, speed_m_s) * effort
+        + policy.loiter_s
+        + horizontal_time_s(home_m, speed_m_s) * effort
+        + plan.altitude_m / climb  # descent onto the dock
+    )
+    return 100.0 / endurance * hover_equivalent_s
+
+
 def _pct(value: float) -> str:
     return f"{round(value, 1):g}"
 
@@ -227,14 +300,119 @@ def _achievable(area: Area, c: Candidate) -> float:
     return c.response_speed_m_s if top is None else min(c.response_speed_m_s, top)
 
 
+def _may_take(a: Airborne, retask: Retask | None, priority: int | None) -> str | None:
+    """Why the policy (or a pilot) does not let this incident take the drone in the air, or None."""
+    if a.kept_by is not None:
+        return f"busy: pilot {a.kept_by} kept it on its mission (pre-emption refused)"
+    if a.kind is RetaskKind.RETURNING:
+        if retask is None or not retask.returning:
+            return "busy: flying home (re-tasking is off for this incident)"
+        return None
+    if retask is None or priority is None or not retask.may_preempt(priority, a.mission_priority):
+        on = f"priority {a.mission_priority}" if a.mission_priority is not None else "another"
+        return f"busy: on scene for a {on} mission (the policy does not pre-empt it for this incident)"
+    return None
+
+
+def _home_m(area: Area, policy: Policy, plan: SortiePlan, dock: tuple[float, float]) -> float:
+    """Length of the way home from the end of `plan` to the dock, around the zones (raises PlanError)."""
+    end_lat, end_lon = plan.orbit_centre
+    route = plan_route(
+        PlanRequest(
+            area=area.operating_area,
+            start=(end_lon, end_lat),
+            target=(dock[1], dock[0]),
+            altitude_m=plan.altitude_m,
+            zones=planner_zones(area),
+            buffer_m=policy.buffer_m,
+            max_altitude_m=area.max_altitude_ft_agl * METRES_PER_FOOT,
+        )
+    )
+    last_lon, last_lat = route.waypoints[-1]  # a dock in a zone's buffer: the last short leg
+    return route.length_m + distance_m(last_lat, last_lon, dock[0], dock[1])
+
+
+def _airborne_choice(
+    area: Area,
+    policy: Policy,
+    c: Candidate,
+    scene: tuple[float, float],
+    retask: Retask | None,
+    priority: int | None,
+) -> Choice | str | PlanError:
+    """A drone in the air as a choice, or why it may not or cannot go (a `PlanError` for planning)."""
+    a = c.airborne
+    assert a is not None
+    if not c.connected:
+        return "not connected"
+    refused = _may_take(a, retask, priority)
+    if refused is not None:
+        return refused
+    if a.failsafe:
+        return "busy: its autopilot is flying a failsafe"
+    if a.altitude_m < MIN_RETASK_ALT_M:
+        return f"busy: landing ({a.altitude_m:.0f} m up)"
+    if c.battery_pct is None or not math.isfinite(c.battery_pct):
+        return "battery level unknown"
+    if not (math.isfinite(c.response_speed_m_s) and c.response_speed_m_s > 0):
+        return f"has an unusable response speed ({c.response_speed_m_s!r} m/s)"
+    try:
+        dock = area.dock(c.dock_id)
+    except KeyError:
+        return f"is based at dock {c.dock_id!r}, which is not in area {area.name!r}"
+    from_dock = distance_m(dock.lat, dock.lon, scene[0], scene[1])
+    if from_dock > policy.coverage_radius_m:
+        away, cover = _distinct(from_dock / 1000.0, policy.coverage_radius_m / 1000.0)
+        return f"scene {away} km from its dock, beyond the {cover} km coverage"
+    cruise = _achievable(area, c)
+    profile = area.profile(c.drone_id)
+    climb = profile.climb_m_s if profile is not None else policy.climb_m_s
+    try:
+        plan = plan_sortie(
+            area,
+            (c.lat, c.lon),
+            scene,
+            altitude_m=policy.altitude_m,
+            cruise_m_s=cruise,
+            climb_m_s=climb,
+            orbit_radius_m=policy.orbit_radius_m,
+            buffer_m=policy.buffer_m,
+            allow_standoff=policy.allow_standoff,
+        )
+        home_m = _home_m(area, policy, plan, (dock.lat, dock.lon))
+    except PlanError as e:
+        return e
+    # No take-off: the climb in the plan's ETA becomes the change from the height the drone flies at.
+    eta = plan.eta_s - plan.altitude_m / climb + abs(plan.altitude_m - a.altitude_m) / climb
+    plan = dataclasses.replace(plan, eta_s=eta)
+    need = battery_needed_airborne_pct(plan, home_m, a.altitude_m, policy, cruise, profile)
+    if need + policy.battery_reserve_pct > c.battery_pct:
+        doing = "flying home" if a.kind is RetaskKind.RETURNING else "on scene"
+        return (
+            f"{doing}, battery {_pct(c.battery_pct)} % too low to be re-tasked: this sortie from where it "
+            f"is needs about {_pct(need)} % and {_pct(policy.battery_reserve_pct)} % must remain on landing"
+        )
+    return Choice(c.drone_id, plan, eta, need, distance_m(c.lat, c.lon, scene[0], scene[1]), retask=a)
+
+
 def choose_drone(
-    area: Area, policy: Policy, candidates: Sequence[Candidate], scene: tuple[float, float]
+    area: Area,
+    policy: Policy,
+    candidates: Sequence[Candidate],
+    scene: tuple[float, float],
+    *,
+    retask: Retask | None = None,
+    priority: int | None = None,
 ) -> Choice:
     """The candidate with the smallest ETA among those that may go and can come back with the reserve.
 
     Ties go to the higher battery, then to the smaller drone id, so that the choice is deterministic.
     Raises `SceneRefused` when the scene cannot be flown to (outside the area; planning failed on the
     scene itself, or failed the same way for every candidate), else `NoDroneAvailable` with every reason.
+
+    `retask` (the policy's, None when the incident may not take a drone in the air) and `priority` (the
+    incident's) say which `Airborne` candidates may be taken; a chosen one comes back with
+    ``Choice.retask`` set. The waiting for a charging drone is weighed against them too.
     """
     _check_scene(area, scene)
     rejections: list[Rejection] = []
@@ -244,6 +422,19 @@ def choose_drone(
     # Drones sharing a dock and a speed get the same plan; planning is the only costly step.
     cache: dict[tuple[float, float, float, float], SortiePlan | PlanError] = {}
     for c in candidates:
+        if c.airborne is not None:
+            outcome = _airborne_choice(area, policy, c, scene, retask, priority)
+            if isinstance(outcome, _SCENE_ONLY_ERRORS):
+                raise SceneRefused(str(outcome), outcome) from outcome
+            if isinstance(outcome, PlanError):
+                failures.append(outcome)
+                rejections.append(Rejection(c.drone_id, f"cannot plan from where it flies: {outcome}"))
+            elif isinstance(outcome, str):
+                rejections.append(Rejection(c.drone_id, outcome))
+            else:
+                assert c.battery_pct is not None
+                planned.append((outcome, c.battery_pct))
+            continue
         charging = _charging_on_dock(area, c)
         reason = _precheck(area, policy, c, scene, charging=charging is not None)
         if reason is not None:

@@ -75,7 +75,8 @@ class MissionState(StrEnum):
     LANDED = "landed"
     """Terminal, success: the drone is back on the ground."""
     ABORTED = "aborted"
-    """Terminal: stopped on purpose (operator, superseded incident); ``reason`` says why."""
+    """Terminal: stopped on purpose (operator, superseded incident, drone re-tasked in the air to another
+    mission: "re-tasked to mission M"); ``reason`` says why."""
     FAILED = "failed"
     """Terminal: something broke (link lost, command refused, crash); ``reason`` says what."""
     DECLINED = "declined"

@@ -186,7 +186,12 @@ def _changes(before: Mission, after: Mission) -> dict[str, Any]:
 
 
 def _advance(
-    before: Mission, new_state: MissionState | None, reason: str | None, fields: dict[str, Any], at: datetime
+    before: Mission,
+    new_state: MissionState | None,
+    reason: str | None,
+    fields: dict[str, Any],
+    at: datetime,
+    restate: bool = False,
 ) -> Mission:
     """The mission after one step, validated; fills the milestone times the caller did not give.
 
@@ -198,6 +203,8 @@ def _advance(
     data = before.model_dump()
     data.update(fields)
     data["updated_at"] = at
+    if restate and reason is not None:
+        data["reason"] = reason
     if new_state is not None:
         data["state"] = new_state
         data["reason"] = reason  # explains the state it is in now; every earlier one is in the events
@@ -375,14 +382,16 @@ class MissionStore:
         actor: str,
         reason: str | None = None,
         at: datetime | None = None,
+        restate: bool = False,
         **fields: Any,
     ) -> Mission:
         """Change fields without a state change (a pilot takes control, a new ETA), recorded like one.
 
         The event has ``from_state == to_state``. Terminal missions are closed records and refuse
-        changes (`dfr.domain.missions.InvalidTransition`). ``reason`` goes into the event only.
+        changes (`dfr.domain.missions.InvalidTransition`). ``reason`` goes into the event only, unless
+        `restate`: then it also replaces the mission's reason (why a queued mission still waits changed).
         """
-        return await self._step(mission_id, None, actor, reason, at, fields)
+        return await self._step(mission_id, None, actor, reason, at, fields, restate)
 
     async def _step(
         self,
@@ -392,6 +401,7 @@ class MissionStore:
         reason: str | None,
         at: datetime | None,
         fields: dict[str, Any],
+        restate: bool = False,
     ) -> Mission:
         unknown = set(fields) - UPDATABLE_FIELDS
         if unknown:
@@ -409,7 +419,7 @@ class MissionStore:
                 transition(before.state, new_state)
             elif before.state in TERMINAL_STATES:
                 raise InvalidTransition(before.state, before.state)
-            after = _advance(before, new_state, reason, fields, when)
+            after = _advance(before, new_state, reason, fields, when, restate)
             changes = _changes(before, after)
             _write_row(row, after)
             session.add(

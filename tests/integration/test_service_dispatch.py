@@ -59,7 +59,7 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
                 r = await client.post(f"/api/v1/missions/{m_b['id']}/approve", json={})
                 assert r.status_code == 200 and r.json()["state"] == "launching", r.text
 
-                # while cv-1 flies, a gunshot must wait in the queue, then launch when cv-1 is back
+                # while cv-1 flies, a gunshot waits in the queue; cv-1 takes it on its way home (re-tasked)
                 inc_c = await post(client, report("g-c", *NEAR_CIVIC))
                 m_c = await mission_of(client, inc_c, lambda m: m["state"] == "queued", 10)
                 assert "cv-1 busy" in m_c["reason"]
@@ -72,9 +72,12 @@ async def test_approval_queue_and_refusal(tmp_path: Path) -> None:
                 m_d = await mission_of(client, inc_d, lambda m: m["state"] == "aborted", 10)
                 assert m_d["state"] == "aborted" and "outside" in m_d["reason"], m_d
 
-                await mission_of(client, inc_b, lambda m: m["state"] == "landed", 120)
+                m_b = await mission_of(client, inc_b, lambda m: m["state"] in ("landed", "aborted"), 120)
                 m_c = await mission_of(client, inc_c, lambda m: m["state"] == "landed", 150)
                 assert m_c["drone_id"] == "cv-1"
+                assert m_b["state"] == "aborted" and m_b["reason"].startswith(
+                    f"re-tasked to mission {m_c['id']}"
+                )
                 events = (await client.get(f"/api/v1/missions/{m_b['id']}/events")).json()["events"]
                 assert [e["to_state"] for e in events][:2] == ["pending_approval", "launching"]
                 assert events[1]["actor"] == "pilot1"  # the signed-in pilot, not a field the caller fills in

@@ -16,6 +16,7 @@ const LABEL = {
   altitude: "altitude",
   return: "return to launch",
   land: "land",
+  refuse_preemption: "keep on its mission",
 };
 
 export function confirmDialog(text) {
@@ -51,6 +52,7 @@ export class Override {
       el("span", { class: "field" }, button("altitude", "Altitude"), this.altitude, " m"),
       button("return", "Return (R)", "warn"),
       button("land", "Land now", "danger"),
+      button("refuse_preemption", "Keep on mission (refuse pre-emption)"),
     );
     this.root = el("section", { class: "override", testid: "override-panel" }, el("h3", {}, "Override ", this.title), this.buttons, this.result);
     slot.append(this.root);
