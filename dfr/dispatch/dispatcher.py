@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +41,8 @@ from dfr.domain.missions import (
 )
 from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
+from dfr.live.bus import EventBus
+from dfr.live.events import MissionEvent
 from dfr.planning import PlanRequest, plan_route
 from dfr.store.missions import MissionStore
 from dfr.store.store import IngestResult
@@ -49,7 +51,6 @@ from dfr.supervision import Supervisor
 log = logging.getLogger(__name__)
 S = MissionState
 AIRBORNE = (S.LAUNCHING, S.EN_ROUTE, S.ON_SCENE, S.RETURNING)
-Listener = Callable[[Mission], Awaitable[None]]
 RETRY_PART = "dispatcher-retry-queued"
 
 
@@ -112,6 +113,7 @@ class Dispatcher:
         fleet: Fleet,
         time_scale: float = 1.0,
         policy_name: str = "default",
+        bus: EventBus | None = None,
     ) -> None:
         self.area = area
         self.policy = policy
@@ -123,7 +125,8 @@ class Dispatcher:
         self.busy: Mapping[str, str] = BusyDrones(self._sorties)  # drone id -> mission id, read only
         self._pilots: dict[str, str] = {}  # drone id -> username of the pilot who has it
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
-        self.listeners: list[Listener] = []
+        self.bus = bus if bus is not None else EventBus()
+        """Where each committed mission change is published (`MissionEvent`): the live path's one bus."""
         self.pending: set[asyncio.Task[None]] = set()
         self._supervisor: Supervisor | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
@@ -158,11 +161,9 @@ class Dispatcher:
                 await t
 
     async def _emit(self, mission: Mission) -> None:
-        for listener in self.listeners:
-            try:
-                await listener(mission)
-            except Exception:
-                log.exception("mission listener failed")
+        """Announce a committed change; publishing never waits and never fails (`EventBus.publish`), so no
+        subscriber can hold up or break a mission step."""
+        self.bus.publish(MissionEvent(mission))
 
     async def _step(
         self, mission_id: str, state: MissionState, actor: str = "dispatcher", **kw: Any

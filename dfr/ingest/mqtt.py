@@ -62,6 +62,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dfr.domain.incidents import IncidentReport, ReportRejected, validate_report
 from dfr.ingest.hooks import run_hooks
+from dfr.live.bus import EventBus
+from dfr.live.events import incident_event
 from dfr.settings import Settings
 from dfr.store import IngestResult, Store
 
@@ -293,7 +295,8 @@ class MqttIngest(BrokerLink):
     """Subscribe to the incident topic and ingest every report; reconnect forever until `stop`.
 
     Run it with `start` (a background task) or by awaiting `run`. ``connected`` is set while the client
-    is connected and subscribed; ``counters`` and ``last_error`` describe what happened.
+    is connected and subscribed; ``counters`` and ``last_error`` describe what happened. With a `bus`,
+    each committed report's `IncidentEvent` is published on it.
     """
 
     def __init__(
@@ -340,6 +343,7 @@ class MqttIngest(BrokerLink):
         self._settings = settings
         self._store = store
         self.hooks: list[Callable[[IngestResult], Awaitable[None]]] = []  # awaited after each stored report
+        self.bus: EventBus | None = None  # where each committed report's incident event is published
         self._topic = topic
         self._accepted_topic = accepted_topic
         self._rejected_topic = rejected_topic
@@ -540,6 +544,9 @@ class MqttIngest(BrokerLink):
 
         self._ack(message, client)  # committed: now the broker may forget it
         self.counters.accepted += 1
+        event = incident_event(result)
+        if self.bus is not None and event is not None:
+            self.bus.publish(event)  # never waits, never raises: subscribers fail on their own
         await run_hooks(self.hooks, result, "MQTT ingest")  # e.g. the dispatcher, after the commit
         if result.created:
             self.counters.created += 1

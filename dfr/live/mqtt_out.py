@@ -36,7 +36,8 @@ from typing import Any, Final
 import aiomqtt
 
 from dfr.ingest.mqtt import BrokerLink, mask_url, parse_mqtt_url
-from dfr.live.bus import Event, EventBus, Subscription
+from dfr.live.bus import EventBus, Subscription
+from dfr.live.events import Event, MissionEvent, OverflowEvent, TelemetryEvent, encode
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_PREFIX", "MqttPublisher", "MqttPublisherCounters"]
 
@@ -203,36 +204,31 @@ class MqttPublisher(BrokerLink):
     # Bus -> queues
 
     async def _pump(self, sub: Subscription) -> None:
-        async for event in sub:
-            try:
-                self._enqueue(event)
-            except Exception:
-                log.exception("MQTT publisher: event not queued: %r", event.get("type"))
+        await self.bus.serve(sub, self._enqueue)
 
-    def _enqueue(self, event: Event) -> None:
-        kind = event["type"]
-        data = event.get("data") or {}
-        if kind == "mission":
-            mission_id = _topic_level(data.get("id"))
+    async def _enqueue(self, event: Event) -> None:
+        """Queue one event for the broker (no I/O: the pump only moves events off the bus)."""
+        if isinstance(event, MissionEvent):
+            mission_id = _topic_level(event.mission.id)
             if mission_id is None:
                 log.warning("MQTT publisher: mission event without a usable id dropped")
                 return
-            self._missions.append((mission_id, _encode(data)))
+            self._missions.append((mission_id, encode(event)))
             if len(self._missions) > self._mission_cap:
                 self._coalesce_missions()
-        elif kind == "telemetry":
-            drone_id = _topic_level(data.get("drone_id"))
+        elif isinstance(event, TelemetryEvent):
+            drone_id = _topic_level(event.drone_id)
             if drone_id is None:
                 log.warning("MQTT publisher: telemetry event without a usable drone id dropped")
                 return
             if len(self._telemetry) == self._telemetry.maxlen:
                 self.counters.telemetry_dropped += 1  # deque drops the oldest on append
-            self._telemetry.append((self.telemetry_topic(drone_id), _encode(data)))
-        elif kind == "overflow":
+            self._telemetry.append((self.telemetry_topic(drone_id), encode(event)))
+        elif isinstance(event, OverflowEvent):
             self.counters.bus_overflows += 1
-            log.error("MQTT publisher lost %s bus event(s)", data.get("dropped"))
+            log.error("MQTT publisher lost %d bus event(s)", event.dropped)
         else:
-            return  # other event types (incidents) are not published over MQTT
+            return  # incidents are not published over MQTT
         self._wake.set()
 
     def _coalesce_missions(self) -> None:

@@ -1,11 +1,11 @@
 """Which mission each drone is flying, as the video side needs it: from the live event bus.
 
 The sources need the target to draw and the state for transit mode; the recorder needs to know when a
-mission launches and ends. Both follow the ``mission`` events the service publishes on its `EventBus`
-(``{"type": "mission", "data": <the mission as the API returns it>}``, after each committed change), so
-video never queries the database per frame. At start the view is seeded from the dispatcher's busy drones
-(missions resumed after a restart), and after an ``overflow`` (events were lost) it is rebuilt the same
-way.
+mission launches and ends. Both follow the `MissionEvent`s the dispatcher publishes on the service's
+`EventBus` after each committed change (as the mission JSON the API returns, which is what sources and
+recorder read), so video never queries the database per frame. At start the view is seeded from the
+dispatcher's busy drones (missions resumed after a restart), and after an `OverflowEvent` (events were
+lost) it is rebuilt the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dfr.domain.missions import TERMINAL_STATES, MissionState
-from dfr.live.bus import EventBus
+from dfr.live.bus import EventBus, Subscription
+from dfr.live.events import Event, MissionEvent, OverflowEvent
 from dfr.store.missions import MissionStore
 
 __all__ = ["MissionListener", "MissionWatch"]
@@ -63,17 +64,16 @@ class MissionWatch:
             if mission is not None:
                 await self._apply(mission.model_dump(mode="json"))
 
-    async def _follow(self, sub: Any) -> None:
+    async def _follow(self, sub: Subscription) -> None:
         with sub:
-            async for event in sub:
-                try:
-                    if event["type"] == "mission":
-                        await self._apply(event["data"])
-                    elif event["type"] == "overflow":
-                        log.warning("video mission watch lost %s events; resyncing", event["data"])
-                        await self._seed()
-                except Exception:
-                    log.exception("video mission watch failed on %s", event.get("type"))
+            await self.bus.serve(sub, self._on_event)
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, MissionEvent):
+            await self._apply(event.mission.model_dump(mode="json"))
+        elif isinstance(event, OverflowEvent):
+            log.warning("video mission watch lost %d events; resyncing", event.dropped)
+            await self._seed()
 
     async def _apply(self, mission: dict[str, Any]) -> None:
         drone_id = mission.get("drone_id")
