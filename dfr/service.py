@@ -118,10 +118,12 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         install_panel(app)
         # live video: one source per drone fanned out over WHEP, each mission recorded as evidence
         video = Video(settings, area, fleet, dispatcher.busy, missions, bus)
-        await video.start()
+        await video.start(supervisor)
         app.state.video = video
         app.include_router(video_router)
-        async with mqtt_ingest_task(settings, store, [dispatcher.submit], bus=bus) as mqtt:
+        async with mqtt_ingest_task(
+            settings, store, [dispatcher.submit], bus=bus, supervisor=supervisor
+        ) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)
     finally:

@@ -326,11 +326,13 @@ async def healthz(request: Request) -> Health | JSONResponse:
         )
     supervisor = getattr(request.app.state, "supervisor", None)
     down = [PartDown.model_validate(p.as_dict()) for p in supervisor.down()] if supervisor else []
+    states = {p.name: p.state for p in supervisor.parts.values()} if supervisor else {}
     bus: EventBus | None = getattr(request.app.state, "bus", None)
     failures = dict(bus.failures) if bus is not None else {}
     return Health(
         status="degraded" if down else "ok",
         database=store.backend,
         parts=down,
+        supervised=states,
         subscriber_failures=failures,
     )

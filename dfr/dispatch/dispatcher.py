@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -479,6 +480,17 @@ class Dispatcher:
         sortie.task = asyncio.create_task(
             self._supervise(sortie, mission, resume), name=f"mission-{mission.id}"
         )
+        sortie.task.add_done_callback(functools.partial(self._flight_done, sortie))
+
+    def _flight_done(self, sortie: Sortie, task: asyncio.Task[None]) -> None:
+        """`_supervise` records every flight's end itself; should it still die (say the database fails
+        while it retries the queue after freeing the drone), say so with the mission, and make sure the
+        drone is not left reserved for a flight that no longer runs (the retry loop launches the queue)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("%s died after its flight", task.get_name(), exc_info=task.exception())
+        if not self._closing:
+            self._free(sortie)
 
     def _flight_plan(self, mission: Mission) -> FlightPlan:
         assert mission.drone_id is not None

@@ -19,6 +19,7 @@ from dfr.ingest.mqtt import MqttIngest
 from dfr.live.bus import EventBus
 from dfr.settings import Settings
 from dfr.store import IngestResult, Store
+from dfr.supervision import Supervisor
 
 __all__ = ["mqtt_ingest_task"]
 
@@ -33,9 +34,10 @@ async def mqtt_ingest_task(
     hooks: Sequence[Callable[[IngestResult], Awaitable[None]]] = (),
     *,
     bus: EventBus | None = None,
+    supervisor: Supervisor | None = None,
 ) -> AsyncIterator[MqttIngest | None]:
-    """Run the MQTT ingest for the duration of the block if ``settings.mqtt_url`` is set, publishing
-    incident events on `bus`.
+    """Run the MQTT ingest for the duration of the block if ``settings.mqtt_url`` is set: the part
+    ``mqtt-ingest`` of `supervisor`, publishing incident events on `bus`.
 
     Yields the running `MqttIngest` (for health checks), or None when MQTT is not configured.
     """
@@ -45,7 +47,7 @@ async def mqtt_ingest_task(
     ingest = MqttIngest(settings, store)
     ingest.hooks.extend(hooks)
     ingest.bus = bus
-    ingest.start()
+    ingest.start(supervisor)
     try:
         yield ingest
     finally:

@@ -39,12 +39,12 @@ class Live:
         self.mqtt: MqttPublisher | None = None
 
     def start(self, supervisor: Supervisor | None = None) -> None:
-        """Start feeding the bus (the telemetry watcher supervised when `supervisor` is given), and
-        publishing to MQTT if configured (the broker may be down)."""
+        """Start feeding the bus and publishing to MQTT if configured (the broker may be down), both as
+        parts of `supervisor` (``live-telemetry``, ``mqtt-out``, ``mqtt-out-pump``)."""
         self.feed.start(supervisor)
         if self.settings.mqtt_url:
             self.mqtt = MqttPublisher(self.bus, self.settings.mqtt_url)
-            self.mqtt.start()
+            self.mqtt.start(supervisor)
 
     async def stop(self) -> None:
         """Stop feeding, flush mission changes to MQTT if connected, then end every bus subscription

@@ -731,6 +731,7 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
         "status": "ok",
         "database": "sqlite",
         "parts": [],
+        "supervised": {},
         "subscriber_failures": {},
     }
 
