@@ -1,17 +1,16 @@
-"""Feed the live bus with drone telemetry, throttled.
+"""Feed the live bus with drone telemetry (`TelemetryEvent`), throttled.
 
-(Mission changes are published by the dispatcher itself after each commit, incidents by the ingests:
-see `dfr.live.events`.) MAVSDK
-delivers several updates per second per subscription and a map needs about two, so each drone is
-watched by its own task that waits on `Drone.changed` (an event, not a poll) and publishes at most
-`telemetry_hz` snapshots per second of wall time. Updates arriving inside one throttle window are
-coalesced into the next snapshot, which is always the latest state, so nothing but intermediate samples
-is lost and the final state of a burst is never held back longer than one window.
+Mission changes are published by the dispatcher itself after each commit, incidents by the ingests (see
+`dfr.live.events`). MAVSDK delivers several updates per second per subscription and a map needs about
+two, so each drone is watched by its own task that waits on `Drone.changed` (an event, not a poll) and
+publishes at most `telemetry_hz` snapshots per second of wall time. Updates arriving inside one
+throttle window are coalesced into the next snapshot, which is always the latest state, so nothing but
+intermediate samples is lost and the final state of a burst is never held back longer than one window.
 
 Drones that are not connected yet are awaited through `Fleet.wait_for_drone`, so a drone that comes up
-late is fed as soon as it appears. The per-drone tasks run under one named supervising task; a watcher
-that fails is logged and restarted after a pause, because a dead telemetry feed would leave every map
-frozen without anyone noticing.
+late is fed as soon as it appears. The per-drone tasks run under the supervised part ``live-telemetry``;
+a watcher that fails is logged and restarted after a pause, because a dead telemetry feed would leave
+every map frozen without anyone noticing.
 """
 
 from __future__ import annotations
