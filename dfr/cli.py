@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import json
 import logging
 import sys
@@ -50,6 +50,7 @@ async def _demo(args: argparse.Namespace, area: Area) -> None:
     """
     from dfr.service import http_server, running_service
     from dfr.shutdown import StopSignals
+    from dfr.supervision import Supervisor
     from sim.feed import run_feed
     from sim.harness import SimProcess
 
@@ -80,16 +81,18 @@ async def _demo(args: argparse.Namespace, area: Area) -> None:
                         f"{u} / {pw} ({role.value})" for u, (pw, role) in DEMO_ACCOUNTS.items()
                     )
                     print(f"dfr demo: sign in at {url} as {logins}", flush=True)
-                    feed = asyncio.create_task(
-                        run_feed(url, area.operating_area, every_s=args.every, token=feed_token),
-                        name="demo-feed",
+                    # the replayed feed is a part of the service's supervisor: restarted if it dies
+                    supervisor: Supervisor = svc.app.state.supervisor
+                    supervisor.spawn(
+                        "demo-feed",
+                        functools.partial(
+                            run_feed, url, area.operating_area, every_s=args.every, token=feed_token
+                        ),
                     )
                     try:
                         await stop.wait()
                     finally:
-                        feed.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await feed
+                        await supervisor.stop_part("demo-feed")
     print(json.dumps({"event": "demo-stopped"}), flush=True)
 
 

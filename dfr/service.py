@@ -29,7 +29,8 @@ from dfr.dispatch.dispatcher import Dispatcher
 from dfr.dispatch.policy import Policy, load_policy
 from dfr.fleet.fleet import Fleet, default_links
 from dfr.ingest.lifespan import mqtt_ingest_task
-from dfr.live import Live  # live data
+from dfr.live import EventBus  # live data
+from dfr.live.service import Live  # live data
 from dfr.settings import Settings
 from dfr.shutdown import StopSignals
 from dfr.store import Store
@@ -77,6 +78,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
     fleet = Fleet(
         default_links([d.id for d in area.drones], settings.mavlink_base_port, settings.mavlink_host)
     )
+    bus = EventBus()  # the one live path: ingests, dispatcher and telemetry publish; SSE, MQTT, video read
     dispatcher = Dispatcher(
         area=area,
         policy=policy,
@@ -84,8 +86,9 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         fleet=fleet,
         time_scale=settings.time_scale,
         policy_name=Path(settings.policy).stem,
+        bus=bus,
     )
-    live = Live(settings, fleet, dispatcher)  # live data: event bus, telemetry/mission feed, MQTT out
+    live = Live(settings, fleet, dispatcher)  # live data: telemetry feed, MQTT out
     video: Video | None = None  # live video: WHEP hub and evidence recorder, started below
     supervisor = Supervisor("dfr")  # named long-lived parts, restarted when they die; shown by healthz
     try:
@@ -93,6 +96,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
         live.start(supervisor)  # live data: before the dispatcher, so the missions it resumes are published
         await dispatcher.start(supervisor)
         app = create_app(settings, store)
+        app.state.bus = bus  # HTTP ingest publishes incident events; the stream and healthz read it
         app.state.supervisor = supervisor
         app.state.missions = missions
         app.state.dispatcher = dispatcher
@@ -103,10 +107,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
 
         app.include_router(mission_router)
         app.include_router(mission_actions_router)
-        # live data: SSE stream and drone/dock/area views, incident events from both ingests
-        app.state.bus = live.bus
+        # live data: SSE stream and drone/dock/area views
         app.state.area = area
-        app.state.ingest_hooks.append(live.feed.on_ingest)
         app.include_router(live_router)
         from dfr.api.command_routes import router as command_router  # pilot override commands
 
@@ -115,11 +117,13 @@ async def running_service(settings: Settings) -> AsyncIterator[Service]:
 
         install_panel(app)
         # live video: one source per drone fanned out over WHEP, each mission recorded as evidence
-        video = Video(settings, area, fleet, dispatcher.busy, missions, live.bus)
-        await video.start()
+        video = Video(settings, area, fleet, dispatcher.busy, missions, bus)
+        await video.start(supervisor)
         app.state.video = video
         app.include_router(video_router)
-        async with mqtt_ingest_task(settings, store, [dispatcher.submit, live.feed.on_ingest]) as mqtt:
+        async with mqtt_ingest_task(
+            settings, store, [dispatcher.submit], bus=bus, supervisor=supervisor
+        ) as mqtt:
             app.state.mqtt_ingest = mqtt
             yield Service(settings, area, policy, store, missions, fleet, dispatcher, app)
     finally:

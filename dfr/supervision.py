@@ -10,8 +10,12 @@ back-off that doubles up to `Backoff.max_s` (and starts again from `Backoff.init
 `OnFailure.ESCALATE` is given up: its state becomes `PartState.FAILED`, it is logged as critical and the
 supervisor's `escalated` event is set, for whoever owns the process to decide (the simulator exits).
 
-`down()` lists the parts that are not running; the service's ``/api/v1/healthz`` shows it (``parts``)
-and the panel shows a banner while it is not empty.
+A part that must finish its work before it stops (the MQTT ingest stores the reports it has taken,
+the MQTT publisher sends the mission changes it holds) is not cancelled: its owner calls `ending`, asks
+it to finish, and `join`s it; its return is then a stop, not a failure.
+
+`down()` lists the parts that are not running; the service's ``/api/v1/healthz`` shows it (``parts``,
+and every part's state in ``supervised``) and the panel shows a banner while it is not empty.
 """
 
 from __future__ import annotations
@@ -88,15 +92,39 @@ class Supervisor:
         self.parts: dict[str, PartStatus] = {}
         self.escalated = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ending: set[str] = set()  # parts their owner is stopping: their return is not a failure
         self._changed = asyncio.Event()
 
     def spawn(self, name: str, factory: PartFactory, *, on_failure: OnFailure = OnFailure.RESTART) -> None:
         """Run ``factory()`` as the part `name` (a fresh coroutine for every restart)."""
         if name in self._tasks and not self._tasks[name].done():
             raise ValueError(f"part {name!r} is already running")
+        self._ending.discard(name)
         self.parts[name] = PartStatus(name)
         self._tasks[name] = asyncio.create_task(self._keep(name, factory, on_failure), name=name)
         self._pulse()
+
+    def ending(self, name: str) -> None:
+        """Part `name` is being stopped by its owner, who will make it return: that return (or a
+        failure from now on) stops it instead of restarting it. Follow with `join`."""
+        self._ending.add(name)
+
+    async def join(self, name: str, timeout_s: float) -> None:
+        """Wait for part `name` to return after `ending`; cancelled after `timeout_s`, or at once if it is
+        only waiting out a back-off (there is no run left to finish)."""
+        task = self._tasks.pop(name, None)
+        part = self.parts.get(name)
+        if task is not None and not task.done():
+            if part is None or part.state is PartState.RUNNING:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout_s)
+                except TimeoutError:
+                    log.error("%s part %s did not stop within %.1f s; cancelled", self.name, name, timeout_s)
+            task.cancel()  # no-op if it returned
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if part is not None and part.state is not PartState.FAILED:
+            self._set(part, PartState.STOPPED)
 
     def down(self) -> list[PartStatus]:
         """Parts not running (failed, or waiting to restart); stopped ones are not down."""
@@ -135,6 +163,9 @@ class Supervisor:
             started = time.monotonic()
             try:
                 await factory()
+                if name in self._ending:
+                    self._set(part, PartState.STOPPED)
+                    return
                 error = "ended though it should run until stopped"
                 log.error("%s part %s %s", self.name, name, error)
             except asyncio.CancelledError:
@@ -142,6 +173,10 @@ class Supervisor:
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"[:300]
                 log.exception("%s part %s failed", self.name, name)
+                if name in self._ending:
+                    part.last_error = error
+                    self._set(part, PartState.STOPPED)
+                    return
             if time.monotonic() - started >= self.backoff.stable_s:
                 part.failures_in_a_row = 0
             part.failures_in_a_row += 1

@@ -26,7 +26,6 @@ service has put them there, they answer 503 ``not_ready`` like the rest of the A
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
@@ -43,7 +42,8 @@ from dfr.area import Area
 from dfr.auth import READERS, require_role
 from dfr.dispatch.dispatcher import Dispatcher
 from dfr.fleet.fleet import Fleet
-from dfr.live.bus import Event, EventBus, Subscription
+from dfr.live.bus import EventBus, Subscription
+from dfr.live.events import Event, wire
 
 __all__ = [
     "HEARTBEAT_S",
@@ -166,9 +166,10 @@ class LiveServer(uvicorn.Server):
 
 
 def format_sse(event: Event) -> str:
-    """One event in SSE framing. JSON escapes newlines, so ``data`` is always a single line."""
-    data = json.dumps(event.get("data", {}), ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {data}\n\n"
+    """One event in SSE framing (`dfr.live.events.wire`: JSON escapes newlines, so ``data`` is always a
+    single line)."""
+    kind, data = wire(event)
+    return f"event: {kind}\ndata: {data}\n\n"
 
 
 async def _sse(request: Request, bus: EventBus) -> AsyncIterator[str]:
@@ -192,7 +193,12 @@ async def _sse(request: Request, bus: EventBus) -> AsyncIterator[str]:
                 continue
             if event is None:  # the bus closed or the server is stopping
                 return
-            yield format_sse(event)
+            try:
+                frame = format_sse(event)
+            except Exception:  # the bus's failing-subscriber policy: logged, counted, next event
+                bus.subscriber_failed(name, event)
+                continue
+            yield frame
     finally:
         sub.close()
         streams.open.discard(sub)

@@ -42,6 +42,8 @@ from dfr.domain.incidents import (
 )
 from dfr.domain.reach import check_reach
 from dfr.ingest.hooks import run_hooks
+from dfr.live.bus import EventBus
+from dfr.live.events import incident_event
 from dfr.settings import Settings
 from dfr.store import MAX_PAGE, Store
 
@@ -242,7 +244,13 @@ async def ingest_body(
                 "external_id",
             ),
         )
-    # e.g. the dispatcher, after the commit: a failing one is logged, never turned into this answer
+    # After the commit: the incident event on the live bus (publishing never waits or raises; a failing
+    # subscriber is the bus's to log and count), then the hooks (the dispatcher), logged if they fail:
+    # neither can turn this stored report into an error answer.
+    bus: EventBus | None = getattr(request.app.state, "bus", None)
+    event = incident_event(result)
+    if bus is not None and event is not None:
+        bus.publish(event)
     await run_hooks(getattr(request.app.state, "ingest_hooks", ()), result, "HTTP ingest")
     response.status_code = 201 if result.created else 200
     if result.created:
@@ -318,4 +326,13 @@ async def healthz(request: Request) -> Health | JSONResponse:
         )
     supervisor = getattr(request.app.state, "supervisor", None)
     down = [PartDown.model_validate(p.as_dict()) for p in supervisor.down()] if supervisor else []
-    return Health(status="degraded" if down else "ok", database=store.backend, parts=down)
+    states = {p.name: p.state for p in supervisor.parts.values()} if supervisor else {}
+    bus: EventBus | None = getattr(request.app.state, "bus", None)
+    failures = dict(bus.failures) if bus is not None else {}
+    return Health(
+        status="degraded" if down else "ok",
+        database=store.backend,
+        parts=down,
+        supervised=states,
+        subscriber_failures=failures,
+    )

@@ -50,6 +50,17 @@ class Health(BaseModel):
     status: str = Field(description="ok, degraded (a part is down) or unavailable.", examples=["ok"])
     database: str = Field(description="Backend in use, or why it is unavailable.", examples=["sqlite"])
     parts: list[PartDown] = Field(default_factory=list, description="Supervised parts that are down.")
+    supervised: dict[str, PartState] = Field(
+        default_factory=dict,
+        description="Every supervised part (a named background task) and its state.",
+        examples=[{"fleet-discovery": "running", "mqtt-ingest": "restarting"}],
+    )
+    subscriber_failures: dict[str, int] = Field(
+        default_factory=dict,
+        description="Live events a subscriber of the event bus failed on (logged, skipped), by subscriber, "
+        "since start.",
+        examples=[{"mqtt-out": 0}],
+    )
 
 
 class FieldProblem(BaseModel):

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,8 @@ from dfr.domain.missions import (
 )
 from dfr.fleet.fleet import Fleet
 from dfr.geo import distance_m
+from dfr.live.bus import EventBus
+from dfr.live.events import MissionEvent
 from dfr.planning import PlanRequest, plan_route
 from dfr.planning.corners import PX4_ACC_HOR_DEFAULT
 from dfr.planning.fence import fit_fence
@@ -79,7 +82,6 @@ from dfr.supervision import Supervisor
 log = logging.getLogger(__name__)
 S = MissionState
 AIRBORNE = (S.LAUNCHING, S.EN_ROUTE, S.ON_SCENE, S.RETURNING)
-Listener = Callable[[Mission], Awaitable[None]]
 RETRY_PART = "dispatcher-retry-queued"
 HANDOVER_TIMEOUT_S = 15.0
 """Wall seconds a flight being re-tasked has to stop (it stops at its next step; a wait wakes at once)."""
@@ -163,6 +165,7 @@ class Dispatcher:
         fleet: Fleet,
         time_scale: float = 1.0,
         policy_name: str = "default",
+        bus: EventBus | None = None,
     ) -> None:
         self.area = area
         self.policy = policy
@@ -174,7 +177,8 @@ class Dispatcher:
         self.busy: Mapping[str, str] = BusyDrones(self._sorties)  # drone id -> mission id, read only
         self._pilots: dict[str, str] = {}  # drone id -> username of the pilot who has it
         self.approval_timers: dict[str, asyncio.Task[None]] = {}
-        self.listeners: list[Listener] = []
+        self.bus = bus if bus is not None else EventBus()
+        """Where each committed mission change is published (`MissionEvent`): the live path's one bus."""
         self.pending: set[asyncio.Task[None]] = set()
         self._supervisor: Supervisor | None = None
         self._lock = asyncio.Lock()  # one launch decision at a time: no drone is given two missions
@@ -224,11 +228,9 @@ class Dispatcher:
                 await t
 
     async def _emit(self, mission: Mission) -> None:
-        for listener in self.listeners:
-            try:
-                await listener(mission)
-            except Exception:
-                log.exception("mission listener failed")
+        """Announce a committed change; publishing never waits and never fails (`EventBus.publish`), so no
+        subscriber can hold up or break a mission step."""
+        self.bus.publish(MissionEvent(mission))
 
     async def _step(
         self, mission_id: str, state: MissionState, actor: str = "dispatcher", **kw: Any
@@ -807,6 +809,17 @@ class Dispatcher:
         sortie.task = asyncio.create_task(
             self._supervise(sortie, mission, resume), name=f"mission-{mission.id}"
         )
+        sortie.task.add_done_callback(functools.partial(self._flight_done, sortie))
+
+    def _flight_done(self, sortie: Sortie, task: asyncio.Task[None]) -> None:
+        """`_supervise` records every flight's end itself; should it still die (say the database fails
+        while it retries the queue after freeing the drone), say so with the mission, and make sure the
+        drone is not left reserved for a flight that no longer runs (the retry loop launches the queue)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("%s died after its flight", task.get_name(), exc_info=task.exception())
+        if not self._closing:
+            self._free(sortie)
 
     def _starts_away(self, mission: Mission) -> bool:
         """Whether the mission's route starts away from its drone's dock (it was re-tasked in the air)."""

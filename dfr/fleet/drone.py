@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from mavsdk.asyncio.plugins.telemetry import TelemetryAsync
 
 from dfr.geo import distance_m
 from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence
+from dfr.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +157,18 @@ class Drone:
         self.state = DroneState(connected=True)  # discovered just now; the subscription reports changes
         self.changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
+        self._parts: list[str] = []  # supervised telemetry parts
+        self._supervisor: Supervisor | None = None
         # Parameter values the autopilot read back as set, since the link last came up. A link that drops
         # may be a reboot, after which PX4 holds its stored values again: the record is then cleared.
         self.confirmed: dict[str, float] = {}
 
     # ------------------------------------------------------------------ telemetry
-    def start(self) -> None:
-        """Start one named task per telemetry subscription."""
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Follow each telemetry subscription as the part ``drone-<id>-telemetry-<name>`` of `supervisor`
+        (a private one if none): a MAVSDK stream that fails is logged and subscribed again, instead of
+        freezing that part of the drone's state (its position, say) while everything else looks alive."""
+        self._supervisor = supervisor or Supervisor(f"drone-{self.id}")
         subs: list[tuple[str, Callable[[], AsyncIterator[Any]], Callable[[Any], None]]] = [
             ("position", self.telemetry.subscribe_position, self._on_position),
             ("velocity", self.telemetry.subscribe_velocity_ned, self._on_velocity),
@@ -177,9 +184,10 @@ class Drone:
             ("statustext", self.telemetry.subscribe_status_text, self._on_text),
         ]
         for name, sub, handler in subs:
-            self._tasks.append(
-                asyncio.create_task(self._consume(sub, handler), name=f"drone-{self.id}-telemetry-{name}")
-            )
+            part = f"drone-{self.id}-telemetry-{name}"
+            self._supervisor.spawn(part, functools.partial(self._consume, sub, handler))
+            self._parts.append(part)
+        # one-shot (it logs its own failures), owned here and cancelled by `stop`
         self._tasks.append(asyncio.create_task(self._set_rates(), name=f"drone-{self.id}-telemetry-rates"))
 
     async def _set_rates(self) -> None:
@@ -199,6 +207,10 @@ class Drone:
                 log.warning("drone %s: %s rate not set: %s", self.id, what, e)
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            for part in self._parts:
+                await self._supervisor.stop_part(part)
+        self._parts.clear()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -84,7 +84,7 @@ class Fleet:
                         continue  # MAVLink from systems we were not configured for is ignored
                     if link.drone_id not in self.drones:
                         drone = Drone(link.drone_id, sysid, system)
-                        drone.start()
+                        drone.start(self._supervisor)
                         self.drones[link.drone_id] = drone
                         log.info("drone %s connected as MAVLink system %d", link.drone_id, sysid)
                         self._changed.set()

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from dfr.ingest.mqtt import MqttIngest
+from dfr.live.bus import EventBus
 from dfr.settings import Settings
 from dfr.store import IngestResult, Store
+from dfr.supervision import Supervisor
 
 __all__ = ["mqtt_ingest_task"]
 
@@ -27,9 +29,15 @@ STOP_TIMEOUT_S = 10.0
 
 @asynccontextmanager
 async def mqtt_ingest_task(
-    settings: Settings, store: Store, hooks: Sequence[Callable[[IngestResult], Awaitable[None]]] = ()
+    settings: Settings,
+    store: Store,
+    hooks: Sequence[Callable[[IngestResult], Awaitable[None]]] = (),
+    *,
+    bus: EventBus | None = None,
+    supervisor: Supervisor | None = None,
 ) -> AsyncIterator[MqttIngest | None]:
-    """Run the MQTT ingest for the duration of the block if ``settings.mqtt_url`` is set.
+    """Run the MQTT ingest for the duration of the block if ``settings.mqtt_url`` is set: the part
+    ``mqtt-ingest`` of `supervisor`, publishing incident events on `bus`.
 
     Yields the running `MqttIngest` (for health checks), or None when MQTT is not configured.
     """
@@ -38,7 +46,8 @@ async def mqtt_ingest_task(
         return
     ingest = MqttIngest(settings, store)
     ingest.hooks.extend(hooks)
-    ingest.start()
+    ingest.bus = bus
+    ingest.start(supervisor)
     try:
         yield ingest
     finally:

@@ -62,8 +62,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dfr.domain.incidents import IncidentReport, ReportRejected, validate_report
 from dfr.ingest.hooks import run_hooks
+from dfr.live.bus import EventBus
+from dfr.live.events import incident_event
 from dfr.settings import Settings
 from dfr.store import IngestResult, Store
+from dfr.supervision import PartState, Supervisor
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -80,6 +83,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC: Final = "dfr/incidents"
 """Where senders publish reports; receipts go to ``<topic>/accepted``, refusals to ``<topic>/rejected``."""
+
+INGEST_PART: Final = "mqtt-ingest"
+"""The supervised part that runs the ingest (shown by ``/api/v1/healthz`` when it is down)."""
 
 DEFAULT_CLIENT_ID: Final = "dfr-ingest"
 """The persistent session's name on the broker; must be unique per dfr process (see the module doc)."""
@@ -292,8 +298,9 @@ class BrokerLink:
 class MqttIngest(BrokerLink):
     """Subscribe to the incident topic and ingest every report; reconnect forever until `stop`.
 
-    Run it with `start` (a background task) or by awaiting `run`. ``connected`` is set while the client
-    is connected and subscribed; ``counters`` and ``last_error`` describe what happened.
+    Run it with `start` (the supervised part ``mqtt-ingest``: restarted if it dies) or by awaiting `run`.
+    ``connected`` is set while the client is connected and subscribed; ``counters`` and ``last_error``
+    describe what happened. With a `bus`, each committed report's `IncidentEvent` is published on it.
     """
 
     def __init__(
@@ -340,6 +347,7 @@ class MqttIngest(BrokerLink):
         self._settings = settings
         self._store = store
         self.hooks: list[Callable[[IngestResult], Awaitable[None]]] = []  # awaited after each stored report
+        self.bus: EventBus | None = None  # where each committed report's incident event is published
         self._topic = topic
         self._accepted_topic = accepted_topic
         self._rejected_topic = rejected_topic
@@ -358,7 +366,7 @@ class MqttIngest(BrokerLink):
         """Why the last connection failed or ended (never contains the password); None when healthy."""
 
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._next: asyncio.Future[aiomqtt.Message] | None = None
         self._paho: Any = None  # the paho client when manual acknowledgement is on (see module doc)
 
@@ -381,47 +389,39 @@ class MqttIngest(BrokerLink):
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """Started, not stopped, and not waiting to be restarted after a failure."""
+        sup = self._supervisor
+        part = sup.parts.get(INGEST_PART) if sup is not None else None
+        return part is not None and part.state is PartState.RUNNING
 
     # -----------------------------------------------------------------------------------------------------
     # Lifecycle
 
-    def start(self) -> asyncio.Task[None]:
-        """Run the ingest as a background task (call from a running event loop); returns the task."""
-        if self._task is not None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the ingest as the supervised part ``mqtt-ingest`` of `supervisor` (a private one if none is
+        given): if `run` ever dies, it is logged and restarted with a new client, and the reports it had
+        taken but not stored come again from the broker (manual acknowledgement, see the module doc)."""
+        if self._supervisor is not None:
             raise RuntimeError("MqttIngest.start() was already called")
-        self._task = asyncio.create_task(self.run(), name="dfr-mqtt-ingest")
-        self._task.add_done_callback(self._task_done)
-        return self._task
+        self._supervisor = supervisor or Supervisor("mqtt-ingest")
+        self._supervisor.spawn(INGEST_PART, self.run)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop cleanly: finish the report in hand, store those already queued, then disconnect.
 
-        The task is cancelled if that takes longer than ``timeout_s`` (a report being stored at that
+        The part is cancelled if that takes longer than ``timeout_s`` (a report being stored at that
         moment is rolled back and, having been acknowledged, lost: see the module docstring).
         """
         self._stopping.set()
-        task = self._task
-        if task is None or task.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout_s)
-        except TimeoutError:
-            log.error("MQTT ingest did not stop within %.1f s; cancelling it", timeout_s)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._supervisor is not None:
+            self._supervisor.ending(INGEST_PART)
+            await self._supervisor.join(INGEST_PART, timeout_s)
 
     def _connections(self) -> int:
         return self.counters.connections
 
     def _describe(self, exc: BaseException) -> str:
         return _describe(exc)  # with the cause: aiomqtt's own message hides why the link dropped
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        """`run` handles every error itself; if it still ends abnormally, say so loudly."""
-        if not task.cancelled() and task.exception() is not None:
-            log.error("MQTT ingest task died", exc_info=task.exception())
 
     async def run(self) -> None:
         """Connect, consume, and reconnect (`BrokerLink`) until stopped; one client object is reused so
@@ -540,6 +540,9 @@ class MqttIngest(BrokerLink):
 
         self._ack(message, client)  # committed: now the broker may forget it
         self.counters.accepted += 1
+        event = incident_event(result)
+        if self.bus is not None and event is not None:
+            self.bus.publish(event)  # never waits, never raises: subscribers fail on their own
         await run_hooks(self.hooks, result, "MQTT ingest")  # e.g. the dispatcher, after the commit
         if result.created:
             self.counters.created += 1

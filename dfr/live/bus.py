@@ -1,41 +1,46 @@
 """The in-process event bus that carries live data from the controller to its outbound feeds.
 
-Publishers (the dispatcher's mission listener, the telemetry watcher) must never wait for a consumer:
-a browser on a slow link or an MQTT broker that is down must not delay a mission step. So `publish` is a
+Publishers (the ingests, the dispatcher, the telemetry watcher) must never wait for a consumer: a
+browser on a slow link or an MQTT broker that is down must not delay a mission step. So `publish` is a
 plain function that only puts the event into each subscriber's own bounded `asyncio.Queue`. When a
 subscriber's queue is full its *oldest* events are dropped (the newest state is the useful one for a
-live view), and the subscriber's next read returns an ``{"type": "overflow"}`` marker first, saying how
-many it lost, so that it knows to re-read the full state (e.g. ``GET /api/v1/drones``) rather than
-silently showing a stale picture.
+live view), and the subscriber's next read returns an `OverflowEvent` first, saying how many it lost,
+so that it knows to re-read the full state (e.g. ``GET /api/v1/drones``) rather than silently showing a
+stale picture.
 
-An event is a dict ``{"type": <str>, "data": <JSON-able dict>}``; the types in use are listed in
-`EVENT_TYPES`. `EventBus.close` ends every subscription, which is how open streams finish at shutdown.
+Events are the typed records of `dfr.live.events`. `EventBus.close` ends every subscription, which is
+how open streams finish at shutdown.
+
+A failing subscriber, one policy for all: whatever a subscriber does with an event runs in its own task
+(`EventBus.serve`, or the SSE stream's loop), never in the publisher's. If it raises, the error is
+logged with the subscriber's name, counted in `EventBus.failures` (shown by ``/api/v1/healthz``), and
+the subscriber goes on with the next event; the other subscribers and the publisher never see it. So a
+report that was committed is answered 201 whatever a subscriber does with its event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Final
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
-__all__ = ["DEFAULT_QUEUE_SIZE", "EVENT_TYPES", "Event", "EventBus", "Subscription", "overflow_event"]
+from dfr.live.events import Event, OverflowEvent
+
+__all__ = ["DEFAULT_QUEUE_SIZE", "Event", "EventBus", "Handler", "Subscription", "overflow_event"]
 
 log = logging.getLogger(__name__)
 
-Event = dict[str, Any]
-
-EVENT_TYPES: Final = ("mission", "telemetry", "incident", "overflow")
-"""``mission``: the Mission JSON after each change; ``telemetry``: one drone's throttled state;
-``incident``: a new or merged incident; ``overflow``: this subscriber lost events (``data.dropped``)."""
+Handler = Callable[[Event], Awaitable[None]]
 
 DEFAULT_QUEUE_SIZE: Final = 256
 """Per subscriber: about two minutes of 2 Hz telemetry for one drone, far more than a healthy reader lags."""
 
 
-def overflow_event(dropped: int) -> Event:
+def overflow_event(dropped: int) -> OverflowEvent:
     """The marker a subscriber reads in place of the events it lost."""
-    return {"type": "overflow", "data": {"dropped": dropped}}
+    return OverflowEvent(dropped)
 
 
 class Subscription:
@@ -117,7 +122,7 @@ class Subscription:
             return self._overflow()
         return self._keep_end(event)
 
-    def _overflow(self) -> Event:
+    def _overflow(self) -> OverflowEvent:
         dropped, self._pending_drops = self._pending_drops, 0
         return overflow_event(dropped)
 
@@ -160,6 +165,9 @@ class EventBus:
         self._closed = False
         self.published = 0
         """Events published since start (for health output)."""
+        self.failures: Counter[str] = Counter()
+        """Events a subscriber failed on, per subscriber name, since start (``/api/v1/healthz``)."""
+        self._failed = asyncio.Event()  # pulsed on each failure, for `wait_for_failures`
 
     @property
     def closed(self) -> bool:
@@ -183,14 +191,41 @@ class EventBus:
         return sub
 
     def publish(self, event: Event) -> None:
-        """Hand `event` to every subscriber. Synchronous on purpose: the caller cannot be held up."""
+        """Hand `event` to every subscriber. Synchronous on purpose: the caller cannot be held up, and
+        it never raises (a subscription that cannot take the event is a failing subscriber)."""
         if self._closed:
             return
-        if not isinstance(event.get("type"), str):
-            raise ValueError("an event needs a string 'type'")
         self.published += 1
         for sub in tuple(self._subscribers):
-            sub._put(event)
+            try:
+                sub._put(event)
+            except Exception:
+                self.subscriber_failed(sub.name, event)
+
+    def subscriber_failed(self, name: str, event: Event) -> None:
+        """The failing-subscriber policy (call it from an ``except`` block): log with the subscriber's
+        name and the event's kind, count; the subscriber goes on with its next event."""
+        self.failures[name] += 1
+        log.exception(
+            "live subscriber %s failed on a %s event (failure %d)", name, event.kind, self.failures[name]
+        )
+        self._failed.set()
+
+    async def serve(self, sub: Subscription, handler: Handler) -> None:
+        """Await `handler` with each event of `sub` until the subscription ends (the bus closed or the
+        subscription was closed), under the failing-subscriber policy. Run it in the subscriber's own
+        (supervised) task: a slow handler only ever delays its own subscription."""
+        async for event in sub:
+            try:
+                await handler(event)
+            except Exception:
+                self.subscriber_failed(sub.name, event)
+
+    async def wait_for_failures(self, name: str, count: int) -> None:
+        """Wait until subscriber `name` has failed `count` times (an event, not polling)."""
+        while self.failures[name] < count:
+            self._failed.clear()
+            await self._failed.wait()
 
     def close(self) -> None:
         """End every subscription (readers drain what is queued, then stop) and refuse new events."""

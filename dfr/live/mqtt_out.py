@@ -36,7 +36,9 @@ from typing import Any, Final
 import aiomqtt
 
 from dfr.ingest.mqtt import BrokerLink, mask_url, parse_mqtt_url
-from dfr.live.bus import Event, EventBus, Subscription
+from dfr.live.bus import EventBus, Subscription
+from dfr.live.events import Event, MissionEvent, OverflowEvent, TelemetryEvent, encode
+from dfr.supervision import PartState, Supervisor
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_PREFIX", "MqttPublisher", "MqttPublisherCounters"]
 
@@ -46,6 +48,11 @@ DEFAULT_CLIENT_ID: Final = "dfr-live"
 """Distinct from the ingest's client id: the broker allows one connection per id."""
 
 DEFAULT_PREFIX: Final = "dfr"
+
+PUBLISH_PART: Final = "mqtt-out"
+"""The supervised part that keeps the broker connection and sends the queues."""
+PUMP_PART: Final = "mqtt-out-pump"
+"""The supervised part that moves bus events into the queues (it runs while the broker is down)."""
 
 BUS_QUEUE_SIZE: Final = 4096
 """The pump moves events off the bus without any I/O, so this is only ever a few events deep."""
@@ -87,7 +94,9 @@ class MqttPublisher(BrokerLink):
     """Publish the bus's ``mission`` and ``telemetry`` events to a broker until `stop`.
 
     `start` subscribes to the bus at once (nothing published after it is missed, even before the first
-    connection) and runs the named task ``dfr-mqtt-out``. ``connected`` is set while connected.
+    connection) and runs two supervised parts: ``mqtt-out-pump`` (bus to queues) and ``mqtt-out`` (queues
+    to broker). If either dies it is logged and restarted; the queues, and so the mission changes not yet
+    acknowledged, live in this object and survive the restart. ``connected`` is set while connected.
     """
 
     def __init__(
@@ -136,8 +145,7 @@ class MqttPublisher(BrokerLink):
         self._wake = asyncio.Event()  # something was queued, or stop was requested
         self._stopping = asyncio.Event()
         self._sub: Subscription | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
     @property
     def broker(self) -> str:
@@ -146,7 +154,10 @@ class MqttPublisher(BrokerLink):
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """Started, not stopped, and not waiting to be restarted after a failure."""
+        sup = self._supervisor
+        part = sup.parts.get(PUBLISH_PART) if sup is not None else None
+        return part is not None and part.state is PartState.RUNNING
 
     @property
     def backlog(self) -> tuple[int, int]:
@@ -162,77 +173,69 @@ class MqttPublisher(BrokerLink):
     # -------------------------------------------------------------------------------------------------
     # Lifecycle
 
-    def start(self) -> None:
-        if self._task is not None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Subscribe and run the parts ``mqtt-out-pump`` and ``mqtt-out`` of `supervisor` (a private one
+        if none is given)."""
+        if self._supervisor is not None:
             raise RuntimeError("MqttPublisher.start() was already called")
+        self._supervisor = supervisor or Supervisor("mqtt-out")
         self._sub = self.bus.subscribe("mqtt-out", BUS_QUEUE_SIZE)
-        self._pump_task = asyncio.create_task(self._pump(self._sub), name="dfr-mqtt-out-pump")
-        self._task = asyncio.create_task(self._run(), name="dfr-mqtt-out")
-        self._task.add_done_callback(self._task_done)
+        self._supervisor.spawn(PUMP_PART, self._pump)
+        self._supervisor.spawn(PUBLISH_PART, self._run)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Send the mission changes still queued (if connected, within ``timeout_s``), then disconnect.
 
         Queued telemetry is dropped: it is stale by the time anyone could read it.
         """
+        sup = self._supervisor
+        if sup is None:
+            return
+        sup.ending(PUMP_PART)
         if self._sub is not None:
             self._sub.close()  # the pump moves what is left on the bus into the queues, then ends
-        if self._pump_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+        await sup.join(PUMP_PART, timeout_s)
         self._stopping.set()
         self._wake.set()
-        task = self._task
-        if task is None or task.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout_s)
-        except TimeoutError:
-            log.error("MQTT publisher did not stop within %.1f s; cancelling it", timeout_s)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        sup.ending(PUBLISH_PART)
+        await sup.join(PUBLISH_PART, timeout_s)
         if self._missions:
             log.warning("MQTT publisher stopped with %d mission change(s) unsent", len(self._missions))
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("MQTT publisher task died", exc_info=task.exception())
 
     # -------------------------------------------------------------------------------------------------
     # Bus -> queues
 
-    async def _pump(self, sub: Subscription) -> None:
-        async for event in sub:
-            try:
-                self._enqueue(event)
-            except Exception:
-                log.exception("MQTT publisher: event not queued: %r", event.get("type"))
+    async def _pump(self) -> None:
+        """Until the subscription ends; a restart goes on reading the same subscription, so an event
+        published while the pump was down waits for it there (or is counted as an overflow)."""
+        assert self._sub is not None and self._supervisor is not None
+        await self.bus.serve(self._sub, self._enqueue)
+        if self.bus.closed:  # the end of the bus is the end of the pump, not a failure
+            self._supervisor.ending(PUMP_PART)
 
-    def _enqueue(self, event: Event) -> None:
-        kind = event["type"]
-        data = event.get("data") or {}
-        if kind == "mission":
-            mission_id = _topic_level(data.get("id"))
+    async def _enqueue(self, event: Event) -> None:
+        """Queue one event for the broker (no I/O: the pump only moves events off the bus)."""
+        if isinstance(event, MissionEvent):
+            mission_id = _topic_level(event.mission.id)
             if mission_id is None:
                 log.warning("MQTT publisher: mission event without a usable id dropped")
                 return
-            self._missions.append((mission_id, _encode(data)))
+            self._missions.append((mission_id, encode(event)))
             if len(self._missions) > self._mission_cap:
                 self._coalesce_missions()
-        elif kind == "telemetry":
-            drone_id = _topic_level(data.get("drone_id"))
+        elif isinstance(event, TelemetryEvent):
+            drone_id = _topic_level(event.drone_id)
             if drone_id is None:
                 log.warning("MQTT publisher: telemetry event without a usable drone id dropped")
                 return
             if len(self._telemetry) == self._telemetry.maxlen:
                 self.counters.telemetry_dropped += 1  # deque drops the oldest on append
-            self._telemetry.append((self.telemetry_topic(drone_id), _encode(data)))
-        elif kind == "overflow":
+            self._telemetry.append((self.telemetry_topic(drone_id), encode(event)))
+        elif isinstance(event, OverflowEvent):
             self.counters.bus_overflows += 1
-            log.error("MQTT publisher lost %s bus event(s)", data.get("dropped"))
+            log.error("MQTT publisher lost %d bus event(s)", event.dropped)
         else:
-            return  # other event types (incidents) are not published over MQTT
+            return  # incidents are not published over MQTT
         self._wake.set()
 
     def _coalesce_missions(self) -> None:

@@ -1,17 +1,16 @@
-"""Feed the live bus from the controller: mission changes as they happen, drone telemetry throttled.
+"""Feed the live bus with drone telemetry (`TelemetryEvent`), throttled.
 
-Mission changes come from the dispatcher's listener hook (called after each change is committed), so a
-``mission`` event never announces a state the database does not have. Telemetry is different: MAVSDK
-delivers several updates per second per subscription and a map needs about two, so each drone is
-watched by its own task that waits on `Drone.changed` (an event, not a poll) and publishes at most
-`telemetry_hz` snapshots per second of wall time. Updates arriving inside one throttle window are
-coalesced into the next snapshot, which is always the latest state, so nothing but intermediate samples
-is lost and the final state of a burst is never held back longer than one window.
+Mission changes are published by the dispatcher itself after each commit, incidents by the ingests (see
+`dfr.live.events`). MAVSDK delivers several updates per second per subscription and a map needs about
+two, so each drone is watched by its own task that waits on `Drone.changed` (an event, not a poll) and
+publishes at most `telemetry_hz` snapshots per second of wall time. Updates arriving inside one
+throttle window are coalesced into the next snapshot, which is always the latest state, so nothing but
+intermediate samples is lost and the final state of a burst is never held back longer than one window.
 
 Drones that are not connected yet are awaited through `Fleet.wait_for_drone`, so a drone that comes up
-late is fed as soon as it appears. The per-drone tasks run under one named supervising task; a watcher
-that fails is logged and restarted after a pause, because a dead telemetry feed would leave every map
-frozen without anyone noticing.
+late is fed as soon as it appears. The per-drone tasks run under the supervised part ``live-telemetry``;
+a watcher that fails is logged and restarted after a pause, because a dead telemetry feed would leave
+every map frozen without anyone noticing.
 """
 
 from __future__ import annotations
@@ -22,18 +21,18 @@ import functools
 import logging
 import math
 import time
-from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from dfr.dispatch.dispatcher import Dispatcher
-from dfr.domain.missions import Mission
 from dfr.fleet.drone import Drone
-from dfr.fleet.fleet import Fleet
-from dfr.live.bus import Event, EventBus
-from dfr.store.store import IngestResult
+from dfr.live.bus import EventBus
+from dfr.live.events import TelemetryEvent
 from dfr.supervision import PartState, Supervisor
 
-__all__ = ["DEFAULT_TELEMETRY_HZ", "LiveFeed", "incident_event", "mission_event", "telemetry_event"]
+if TYPE_CHECKING:  # the dispatcher publishes on the bus, so it imports this package
+    from dfr.dispatch.dispatcher import Dispatcher
+    from dfr.fleet.fleet import Fleet
+
+__all__ = ["DEFAULT_TELEMETRY_HZ", "LiveFeed", "telemetry_event"]
 
 log = logging.getLogger(__name__)
 TELEMETRY_PART = "live-telemetry"
@@ -48,42 +47,10 @@ _WAIT_FOR_DRONE_S: Final = 3600.0
 """`Fleet.wait_for_drone` needs a timeout; waiting is simply resumed when it expires."""
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def mission_event(mission: Mission) -> Event:
-    """``mission``: the mission exactly as the API returns it."""
-    return {"type": "mission", "data": mission.model_dump(mode="json")}
-
-
-def telemetry_event(drone: Drone, mission_id: str | None, ready_in_s: float | None = None) -> Event:
-    """``telemetry``: the drone's latest snapshot, the wall time it was taken, its mission if busy, and
-    the seconds until it is ready again when it charges on its dock."""
-    return {
-        "type": "telemetry",
-        "data": {
-            "drone_id": drone.id,
-            "time": _now_iso(),
-            "mission_id": mission_id,
-            "ready_in_s": ready_in_s,
-            "telemetry": drone.state.snapshot(),
-        },
-    }
-
-
-def incident_event(result: IngestResult) -> Event | None:
-    """``incident``: a new incident, or one that a merged report changed; repeats of a report: None."""
-    if result.duplicate_of_report:
-        return None
-    return {
-        "type": "incident",
-        "data": {
-            "incident": result.incident.model_dump(mode="json"),
-            "created": result.created,
-            "merged": result.merged,
-        },
-    }
+def telemetry_event(drone: Drone, mission_id: str | None, ready_in_s: float | None = None) -> TelemetryEvent:
+    """The drone's latest snapshot, now, with its mission if busy and the seconds until it is ready again
+    when it charges on its dock."""
+    return TelemetryEvent(drone.id, drone.state.snapshot(), mission_id=mission_id, ready_in_s=ready_in_s)
 
 
 def _changed_since(drone: Drone, seen: float | None) -> bool:
@@ -91,11 +58,10 @@ def _changed_since(drone: Drone, seen: float | None) -> bool:
 
 
 class LiveFeed:
-    """Publishes ``mission``, ``telemetry`` and ``incident`` events of one running service on `bus`.
+    """Publishes the telemetry of one running service's drones on `bus`.
 
-    `start` registers the mission listener and starts the named task ``live-telemetry`` (with one
-    ``live-telemetry-<drone>`` task per configured drone); `stop` undoes both. `on_ingest` is an ingest
-    hook (HTTP and MQTT) for ``incident`` events.
+    `start` starts the part ``live-telemetry`` (with one ``live-telemetry-<drone>`` task per configured
+    drone); `stop` stops it.
     """
 
     def __init__(
@@ -123,11 +89,10 @@ class LiveFeed:
         return self._task is not None and not self._task.done()
 
     def start(self, supervisor: Supervisor | None = None) -> None:
-        """Follow missions and drones; the telemetry watcher is the supervised part ``live-telemetry``
-        when a supervisor is given (restarted if it dies), else a plain task (tests)."""
+        """Follow the drones; the telemetry watcher is the supervised part ``live-telemetry`` when a
+        supervisor is given (restarted if it dies), else a plain task (tests)."""
         if self._task is not None or self._supervisor is not None:
             raise RuntimeError("LiveFeed.start() was already called")
-        self.dispatcher.listeners.append(self.on_mission)
         if supervisor is not None:
             self._supervisor = supervisor
             supervisor.spawn(TELEMETRY_PART, self._supervise)
@@ -136,8 +101,6 @@ class LiveFeed:
 
     async def stop(self) -> None:
         """Stop publishing (idempotent). Events already on the bus stay there for their readers."""
-        with contextlib.suppress(ValueError):
-            self.dispatcher.listeners.remove(self.on_mission)
         if self._supervisor is not None:
             await self._supervisor.stop_part(TELEMETRY_PART)
         task, self._task = self._task, None
@@ -145,19 +108,6 @@ class LiveFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    # -------------------------------------------------------------------------------------------------
-    # Hooks
-
-    async def on_mission(self, mission: Mission) -> None:
-        """Dispatcher listener: runs after each committed mission change."""
-        self.bus.publish(mission_event(mission))
-
-    async def on_ingest(self, result: IngestResult) -> None:
-        """Ingest hook, awaited after each stored report; publishing cannot fail or wait."""
-        event = incident_event(result)
-        if event is not None:
-            self.bus.publish(event)
 
     # -------------------------------------------------------------------------------------------------
     # Telemetry

@@ -32,6 +32,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSend
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from dfr.supervision import PartState, Supervisor
 from dfr.video.encoding import EncodedTrack, KeyframeGate
 
 __all__ = [
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 30.0
 """A peer that has not connected this long after its offer was answered is dropped."""
+
+JANITOR_PART = "video-hub-janitor"
+"""The part that drops sessions whose peer never connected (runs while there are sessions)."""
 
 SourceFactory = Callable[[str], MediaStreamTrack]
 _VP8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")]
@@ -138,6 +142,7 @@ class VideoHub:
         self.sessions: dict[str, Session] = {}
         self._closing = False
         self._janitor: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
     # ------------------------------------------------------------------ consumers of a drone's source
     def tap(self, drone_id: str) -> MediaStreamTrack:
@@ -302,14 +307,37 @@ class VideoHub:
         log.info("video session %s for %s ended", session_id, session.drone_id)
         return True
 
+    def supervise(self, supervisor: Supervisor) -> None:
+        """Run the janitor as the part ``video-hub-janitor`` of `supervisor`: one that dies is logged and
+        restarted, else sessions that never connect would hold their viewer slots for good."""
+        self._supervisor = supervisor
+
     def _start_janitor(self) -> None:
-        if self._janitor is None or self._janitor.done():
-            self._janitor = asyncio.create_task(self._sweep(), name="video-hub-janitor")
+        """Started with the first session; it ends by itself once no session is left."""
+        sup = self._supervisor
+        if sup is not None:
+            part = sup.parts.get(JANITOR_PART)
+            if part is None or part.state in (PartState.STOPPED, PartState.FAILED):
+                sup.spawn(JANITOR_PART, self._sweep)
+        elif self._janitor is None or self._janitor.done():
+            self._janitor = asyncio.create_task(self._sweep(), name=JANITOR_PART)
 
     async def _sweep(self) -> None:
-        """Drop sessions whose peer never connected; the others end by their connection state."""
-        while self.sessions:
-            await asyncio.sleep(CONNECT_TIMEOUT_S / 3)
+        """Drop sessions whose peer never connected; the others end by their connection state.
+
+        It looks first after one period: it is started while the first offer is being answered, before
+        that session exists, and must not end at once for want of sessions."""
+        try:
+            await self._sweep_while_sessions()
+        finally:
+            if self._supervisor is not None and not self.sessions:
+                self._supervisor.ending(JANITOR_PART)  # nothing left to sweep: a stop, not a failure
+
+    async def _sweep_while_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(CONNECT_TIMEOUT_S / 3)  # the sweep's period, not a synchronisation
+            if not self.sessions:
+                return
             now = time.monotonic()
             for s in list(self.sessions.values()):
                 if not s.connected and now - s.created > CONNECT_TIMEOUT_S:
@@ -323,6 +351,8 @@ class VideoHub:
     async def close(self) -> None:
         """Refuse new sessions, close every peer connection, stop every source (idempotent)."""
         self._closing = True
+        if self._supervisor is not None:
+            await self._supervisor.stop_part(JANITOR_PART)
         if self._janitor is not None:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

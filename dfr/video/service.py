@@ -20,6 +20,7 @@ from dfr.fleet.fleet import Fleet
 from dfr.live.bus import EventBus
 from dfr.settings import Settings
 from dfr.store.missions import MissionStore
+from dfr.supervision import Supervisor
 from dfr.video.encoding import auto_bitrate
 from dfr.video.hub import VideoHub
 from dfr.video.recording import EvidenceRecorder
@@ -94,11 +95,15 @@ class Video:
             self._renderer = GroundRenderer(self.area)
         return SimCameraTrack(drone_id, state, self._renderer, self.watch, self.config)
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Follow missions (part ``video-mission-watch``), recover and start recording; the hub's janitor
+        is the part ``video-hub-janitor`` (both of `supervisor` when given)."""
+        if supervisor is not None:
+            self.hub.supervise(supervisor)
         if any(not d.camera for d in self.area.drones):
             # The ground texture takes ~0.2 s to build: in a worker thread, before any viewer waits for it.
             self._renderer = await asyncio.to_thread(GroundRenderer, self.area)
-        await self.watch.start()
+        await self.watch.start(supervisor)
         if self.recorder is not None:
             await self.recorder.recover()  # parts a killed service left: hashed and audited first
             self.recorder.start()

@@ -1,26 +1,31 @@
 """Which mission each drone is flying, as the video side needs it: from the live event bus.
 
 The sources need the target to draw and the state for transit mode; the recorder needs to know when a
-mission launches and ends. Both follow the ``mission`` events the service publishes on its `EventBus`
-(``{"type": "mission", "data": <the mission as the API returns it>}``, after each committed change), so
-video never queries the database per frame. At start the view is seeded from the dispatcher's busy drones
-(missions resumed after a restart), and after an ``overflow`` (events were lost) it is rebuilt the same
-way.
+mission launches and ends. Both follow the `MissionEvent`s the dispatcher publishes on the service's
+`EventBus` after each committed change (as the mission JSON the API returns, which is what sources and
+recorder read), so video never queries the database per frame. At start the view is seeded from the
+dispatcher's busy drones (missions resumed after a restart), and after an `OverflowEvent` (events were
+lost) it is rebuilt the same way.
+
+Following runs as the supervised part ``video-mission-watch``; a restart subscribes afresh and re-seeds,
+as after an overflow, since events published while it was down were not seen.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dfr.domain.missions import TERMINAL_STATES, MissionState
-from dfr.live.bus import EventBus
+from dfr.live.bus import EventBus, Subscription
+from dfr.live.events import Event, MissionEvent, OverflowEvent
 from dfr.store.missions import MissionStore
+from dfr.supervision import Supervisor
 
-__all__ = ["MissionListener", "MissionWatch"]
+__all__ = ["WATCH_PART", "MissionListener", "MissionWatch"]
+
+WATCH_PART = "video-mission-watch"
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +42,27 @@ class MissionWatch:
         self.missions = missions
         self.by_drone: dict[str, dict[str, Any]] = {}
         self.listeners: list[MissionListener] = []
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
+        self._sub: Subscription | None = None  # the first run's, subscribed and seeded by `start`
 
     def mission_for(self, drone_id: str) -> dict[str, Any] | None:
         return self.by_drone.get(drone_id)
 
-    async def start(self) -> None:
-        sub = self.bus.subscribe("video", maxsize=1024)  # before seeding: no change falls in between
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Seed, then follow as the part ``video-mission-watch`` of `supervisor` (a private one if none)."""
+        self._sub = self._subscribe()  # before seeding: no change falls in between
         await self._seed()
-        self._task = asyncio.create_task(self._follow(sub), name="video-mission-watch")
+        self._supervisor = supervisor or Supervisor("video")
+        self._supervisor.spawn(WATCH_PART, self._follow)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._supervisor is not None:
+            await self._supervisor.stop_part(WATCH_PART)
+        if self._sub is not None:
+            self._sub.close()
+
+    def _subscribe(self) -> Subscription:
+        return self.bus.subscribe("video", maxsize=1024)
 
     async def _seed(self) -> None:
         """Load the busy drones' missions, and re-read those we hold that may have ended unseen (events
@@ -63,17 +73,22 @@ class MissionWatch:
             if mission is not None:
                 await self._apply(mission.model_dump(mode="json"))
 
-    async def _follow(self, sub: Any) -> None:
+    async def _follow(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is None:  # a restart: what was published meanwhile is unknown, so read it again
+            sub = self._subscribe()
+            await self._seed()
         with sub:
-            async for event in sub:
-                try:
-                    if event["type"] == "mission":
-                        await self._apply(event["data"])
-                    elif event["type"] == "overflow":
-                        log.warning("video mission watch lost %s events; resyncing", event["data"])
-                        await self._seed()
-                except Exception:
-                    log.exception("video mission watch failed on %s", event.get("type"))
+            await self.bus.serve(sub, self._on_event)
+        if self.bus.closed and self._supervisor is not None:  # the end of the bus ends the watch
+            self._supervisor.ending(WATCH_PART)
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, MissionEvent):
+            await self._apply(event.mission.model_dump(mode="json"))
+        elif isinstance(event, OverflowEvent):
+            log.warning("video mission watch lost %d events; resyncing", event.dropped)
+            await self._seed()
 
     async def _apply(self, mission: dict[str, Any]) -> None:
         drone_id = mission.get("drone_id")

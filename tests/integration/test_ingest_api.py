@@ -38,6 +38,7 @@ from dfr.domain.incidents import (
     IncidentReport,
     IncidentStatus,
 )
+from dfr.live import Event, EventBus, IncidentEvent
 from dfr.settings import Settings
 from dfr.store import JOINABLE_KINDS, MergePolicy, Store, can_join, haversine_m, migrate
 from dfr.store.engine import create_engine
@@ -726,7 +727,13 @@ async def test_list_filters_by_status_and_pages(client: httpx.AsyncClient) -> No
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{API}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "sqlite", "parts": []}
+    assert response.json() == {
+        "status": "ok",
+        "database": "sqlite",
+        "parts": [],
+        "supervised": {},
+        "subscriber_failures": {},
+    }
 
 
 async def test_requests_before_startup_are_503(settings: Settings) -> None:
@@ -818,3 +825,39 @@ async def test_a_failing_subscriber_never_turns_a_stored_report_into_an_error(
     assert seen == [incident_id]
     assert (await client.get(f"{API}/incidents/{incident_id}")).status_code == 200
     assert any("hook" in r.getMessage() and "broken" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_bus_subscriber_that_raises_never_turns_a_stored_report_into_an_error(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The report's `IncidentEvent` goes out on the live bus after the commit. A subscriber that raises on
+    it is logged with its name and counted (in /healthz too); the other subscriber still gets it and the
+    caller still gets its 201."""
+    bus = EventBus()
+    app.state.bus = bus
+    got: list[Event] = []
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("subscriber down")
+
+    async def healthy(event: Event) -> None:
+        got.append(event)
+
+    subscribers = [
+        asyncio.create_task(bus.serve(bus.subscribe("broken"), broken)),
+        asyncio.create_task(bus.serve(bus.subscribe("healthy"), healthy)),
+    ]
+    try:
+        response = await client.post(f"{API}/incidents", json=body(external_id="bus-1"))
+        assert response.status_code == 201, response.text
+        incident_id = response.json()["incident"]["id"]
+        await asyncio.wait_for(bus.wait_for_failures("broken", 1), 5)
+        bus.close()
+        await asyncio.wait_for(asyncio.gather(*subscribers), 5)
+    finally:
+        bus.close()
+    assert len(got) == 1 and isinstance(got[0], IncidentEvent)
+    assert got[0].incident.id == incident_id and got[0].created
+    health = (await client.get(f"{API}/healthz")).json()
+    assert health["status"] == "ok" and health["subscriber_failures"] == {"broken": 1}
+    assert any("broken" in r.getMessage() and r.exc_info for r in caplog.records)

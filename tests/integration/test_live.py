@@ -28,13 +28,15 @@ from fastapi import FastAPI
 from dfr.api.auth_routes import router as auth_router
 from dfr.api.live_routes import router as live_router
 from dfr.auth import Role
-from dfr.live import EventBus, MqttPublisher
+from dfr.domain.missions import MissionState
+from dfr.live import EventBus, MissionEvent, TelemetryEvent
+from dfr.live.mqtt_out import MqttPublisher
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from dfr.store import Store
 from sim.harness import SimProcess
 from tests.integration.mosquitto import Mosquitto
-from tests.support.api import AREA, POLICY, report
+from tests.support.api import AREA, POLICY, mission, report
 from tests.support.auth import signed_in
 from tests.support.wait import until, until_sync
 
@@ -279,16 +281,19 @@ async def test_stream_framing_heartbeat_overflow_and_shutdown(bare_app: tuple[Fa
             await asyncio.wait_for(sse.connected.wait(), 5)
             # idle stream: comments keep proxies from closing it
             await until_sync(lambda: "heartbeat" in sse.comments, 5, "a heartbeat comment")
-            bus.publish({"type": "mission", "data": {"id": "m-1", "state": "launching"}})
+            launching = mission(MissionState.LAUNCHING)
+            bus.publish(MissionEvent(launching))
             await sse.wait(lambda s: len(s.events) == 1, 2, "the mission event")
-            assert sse.events == [("mission", {"id": "m-1", "state": "launching"})]
+            assert sse.events == [("mission", launching.model_dump(mode="json"))]
             # a reader that falls far behind is told how much it lost instead of blocking the bus
             (sub,) = [s for s in bus.subscribers if s.name.startswith("sse")]
             for i in range(sub.maxsize + 10):
-                bus.publish({"type": "telemetry", "data": {"i": i}})
-            await sse.wait(lambda s: s.events[-1][1].get("i") == sub.maxsize + 9, 5, "the last event")
+                bus.publish(TelemetryEvent("cv-1", {"i": i}))
+            last = sub.maxsize + 9
+            await sse.wait(lambda s: s.events[-1][1].get("telemetry") == {"i": last}, 5, "the last event")
             # the marker sits where the gap is: after the mission event, before the oldest survivor
-            assert sse.events[1:3] == [("overflow", {"dropped": 10}), ("telemetry", {"i": 10})]
+            assert sse.events[1] == ("overflow", {"dropped": 10})
+            assert sse.events[2][0] == "telemetry" and sse.events[2][1]["telemetry"] == {"i": 10}
             assert len(sse.events) == 2 + sub.maxsize
             stop_started = time.monotonic()
         await asyncio.wait_for(reader, 5)  # leaving http_server with the stream open ends it
@@ -325,10 +330,11 @@ async def test_publisher_queues_while_broker_down_then_delivers(mosquitto: Mosqu
     pub.start()
     try:
         t0 = time.monotonic()
-        for state in ("launching", "en_route"):
-            bus.publish({"type": "mission", "data": {"id": "m-1", "state": state}})
+        first = mission(MissionState.LAUNCHING)
+        bus.publish(MissionEvent(first))
+        bus.publish(MissionEvent(first.model_copy(update={"state": MissionState.EN_ROUTE})))
         for i in range(20):
-            bus.publish({"type": "telemetry", "data": {"drone_id": "cv-1", "i": i}})
+            bus.publish(TelemetryEvent("cv-1", {"i": i}))
         assert time.monotonic() - t0 < 0.05  # publishing never waits for the broker
 
         async def failed_twice() -> bool:
@@ -348,12 +354,12 @@ async def test_publisher_queues_while_broker_down_then_delivers(mosquitto: Mosqu
                 return pub.backlog == (0, 0) and pub.counters.telemetry_published == 5
 
             await until(sent, 10, "the backlog sent after reconnecting")
-            latest, was_retained = await retained(mosquitto, "dfr/missions/m-1")
+            latest, was_retained = await retained(mosquitto, f"dfr/missions/{first.id}")
             assert was_retained and latest["state"] == "en_route"
             topic = "dfr/drones/cv-1/telemetry"
             await mqtt.wait(lambda: len(mqtt.on(topic)) >= 5, 5, "the queued telemetry")
             collector.cancel()
-        tel = [p["i"] for p in mqtt.on(topic)]
+        tel = [p["telemetry"]["i"] for p in mqtt.on(topic)]
         assert tel == [15, 16, 17, 18, 19]  # the newest telemetry, in order
         assert pub.counters.missions_published == 2
     finally:

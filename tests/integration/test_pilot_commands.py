@@ -21,6 +21,7 @@ from dfr.area import load_area
 from dfr.auth import Role
 from dfr.dispatch.sortie import planner_zones
 from dfr.geo import distance_m
+from dfr.live import MissionEvent
 from dfr.planning import path_is_clear
 from dfr.service import http_server, running_service
 from sim.harness import SimProcess
@@ -109,9 +110,8 @@ async def test_pilot_takes_over_mid_flight_flies_and_hands_back(tmp_path: Path) 
                     while True:
                         event = await bus.get()
                         assert event is not None
-                        data = event["data"]
-                        if event["type"] == "mission" and data["pilot_control"]["active"]:
-                            assert data["pilot_control"]["by"] == "pilot1" and data["id"] == m["id"]
+                        if isinstance(event, MissionEvent) and event.mission.pilot_control.active:
+                            assert event.mission.pilot_control.by == "pilot1" and event.mission.id == m["id"]
                             break
                 bus.close()
                 held = await until(client, lambda t: t["groundspeed"] < 0.3, 10)

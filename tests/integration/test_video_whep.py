@@ -25,7 +25,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, V
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from dfr.auth import Role
+from dfr.domain.missions import MissionState
 from dfr.live.bus import EventBus
+from dfr.live.events import MissionEvent
 from dfr.service import http_server, running_service
 from dfr.settings import Settings
 from dfr.store import Store
@@ -36,7 +38,7 @@ from dfr.video.recording import EvidenceRecorder, evidence_of
 from dfr.video.watch import MissionWatch
 from sim.harness import SimProcess
 from tests.integration.test_service_e2e import wait_mission
-from tests.support.api import AREA, POLICY, report
+from tests.support.api import AREA, POLICY, mission, report
 from tests.support.auth import signed_in
 
 pytestmark = pytest.mark.integration
@@ -302,9 +304,7 @@ async def test_recorder_follows_mission_events_and_audits_failures(tmp_path: Pat
     try:
         ok, bad = str(uuid.uuid4()), str(uuid.uuid4())
         for mission_id, drone_id in ((ok, "cv-1"), (bad, "broken")):
-            bus.publish(
-                {"type": "mission", "data": {"id": mission_id, "drone_id": drone_id, "state": "launching"}}
-            )
+            bus.publish(MissionEvent(mission(MissionState.LAUNCHING, drone_id, mission_id)))
         failed = await _audited(store, bad, "evidence.failed")
         assert "camera unreachable" in failed["reason"]
         async with asyncio.timeout(10):
@@ -314,7 +314,7 @@ async def test_recorder_follows_mission_events_and_audits_failures(tmp_path: Pat
                 await asyncio.sleep(0.05)
         assert hub.watching("cv-1") == 0
         await asyncio.sleep(1.0)  # a second of flight to record (a duration, not a synchronisation)
-        bus.publish({"type": "mission", "data": {"id": ok, "drone_id": "cv-1", "state": "landed"}})
+        bus.publish(MissionEvent(mission(MissionState.LANDED, "cv-1", ok)))
         details = await _audited(store, ok, "evidence.recorded")
         path = Path(details["path"])
         assert path.parent == (tmp_path / "evidence").resolve() and path.name == f"{ok}.mp4"

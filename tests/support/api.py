@@ -5,15 +5,18 @@ One copy instead of one per test file. Waits poll the public API (what an RTCC c
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from dfr.domain.incidents import Location
+from dfr.domain.missions import REASON_STATES, Mission, MissionState
 from tests.support.wait import until
 
-__all__ = ["AREA", "NEAR_CIVIC", "POLICY", "drone_ready", "mission_of", "post", "report"]
+__all__ = ["AREA", "NEAR_CIVIC", "POLICY", "drone_ready", "mission", "mission_of", "post", "report"]
 
 ROOT = Path(__file__).resolve().parents[2]
 AREA = ROOT / "missions" / "areas" / "chula-vista.yaml"
@@ -33,6 +36,22 @@ def report(ext_id: str, lat: float, lon: float, kind: str = "gunshot", **extra: 
         "external_id": ext_id,
         **extra,
     }
+
+
+def mission(state: MissionState, drone_id: str | None = "cv-1", mission_id: str | None = None) -> Mission:
+    """A valid mission record (as the dispatcher would publish it) near the Civic Center dock."""
+    now = datetime.now(UTC)
+    return Mission(
+        id=mission_id or str(uuid.uuid4()),
+        incident_id=str(uuid.uuid4()),
+        drone_id=drone_id,
+        state=state,
+        reason="test" if state in REASON_STATES else None,
+        created_at=now,
+        updated_at=now,
+        target=Location(lat=NEAR_CIVIC[0], lon=NEAR_CIVIC[1]),
+        altitude_m=60.0,
+    )
 
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:

@@ -157,3 +157,30 @@ async def test_fleet_discovery_is_restarted_after_an_error() -> None:
     finally:
         await fleet.stop()
     assert sup.parts[DISCOVERY].state is PartState.STOPPED
+
+
+async def test_a_part_its_owner_ends_stops_instead_of_restarting() -> None:
+    """A part that must finish its work (an ingest draining its queue) is asked to return, not cancelled:
+    after `ending`, its return is a stop; and one waiting out a back-off is stopped at once by `join`."""
+    sup = Supervisor("test", backoff=Backoff(initial_s=3600))
+    finish = asyncio.Event()
+    finished: list[str] = []
+
+    async def draining() -> None:
+        await finish.wait()
+        finished.append("drained")  # the work done after the stop was asked: not cut short
+
+    async def broken() -> None:
+        raise RuntimeError("down")
+
+    sup.spawn("ingest", draining)
+    sup.spawn("broken", broken)
+    await asyncio.wait_for(sup.wait_until(lambda s: s.parts["broken"].state is PartState.RESTARTING), 5)
+    sup.ending("ingest")
+    finish.set()
+    await asyncio.wait_for(sup.join("ingest", 5), 5)
+    assert finished == ["drained"] and sup.parts["ingest"].state is PartState.STOPPED
+    assert sup.parts["ingest"].restarts == 0
+    sup.ending("broken")
+    await asyncio.wait_for(sup.join("broken", 5), 1)  # no 3600 s back-off to wait out
+    assert sup.parts["broken"].state is PartState.STOPPED and sup.down() == []
