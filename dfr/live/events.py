@@ -80,6 +80,8 @@ class TelemetryEvent(_Wire):
     mission_id: str | None = None
     ready_in_s: float | None = None
     """Seconds until it is ready again while it charges on its dock."""
+    not_ready: str | None = None
+    """Why it cannot launch at once although docked and idle (being prepared), else None."""
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     """Wall time of the snapshot."""
     kind: ClassVar[EventKind] = EventKind.TELEMETRY
@@ -90,6 +92,7 @@ class TelemetryEvent(_Wire):
             "time": self.time.isoformat(),
             "mission_id": self.mission_id,
             "ready_in_s": self.ready_in_s,
+            "not_ready": self.not_ready,
             "telemetry": dict(self.telemetry),
         }
 

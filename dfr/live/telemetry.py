@@ -47,10 +47,14 @@ _WAIT_FOR_DRONE_S: Final = 3600.0
 """`Fleet.wait_for_drone` needs a timeout; waiting is simply resumed when it expires."""
 
 
-def telemetry_event(drone: Drone, mission_id: str | None, ready_in_s: float | None = None) -> TelemetryEvent:
-    """The drone's latest snapshot, now, with its mission if busy and the seconds until it is ready again
-    when it charges on its dock."""
-    return TelemetryEvent(drone.id, drone.state.snapshot(), mission_id=mission_id, ready_in_s=ready_in_s)
+def telemetry_event(
+    drone: Drone, mission_id: str | None, ready_in_s: float | None = None, not_ready: str | None = None
+) -> TelemetryEvent:
+    """The drone's latest snapshot, now, with its mission if busy, the seconds until it is ready again
+    when it charges on its dock, and why it cannot launch at once (being prepared)."""
+    return TelemetryEvent(
+        drone.id, drone.state.snapshot(), mission_id=mission_id, ready_in_s=ready_in_s, not_ready=not_ready
+    )
 
 
 def _changed_since(drone: Drone, seen: float | None) -> bool:
@@ -142,7 +146,9 @@ class LiveFeed:
             seen = drone.state.updated_at
             last_sent = time.monotonic()
             d = self.dispatcher
-            self.bus.publish(telemetry_event(drone, d.mission_of(drone_id), d.ready_in_s(drone_id)))
+            self.bus.publish(
+                telemetry_event(drone, d.mission_of(drone_id), d.ready_in_s(drone_id), d.not_ready(drone_id))
+            )
 
     async def _wait_for_drone(self, drone_id: str) -> Drone:
         while True:

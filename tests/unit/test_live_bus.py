@@ -87,6 +87,7 @@ def test_one_serialisation_for_sse_and_mqtt_and_sse_framing_is_one_data_line() -
         "time": "2026-01-02T03:04:05+00:00",
         "mission_id": "m-1",
         "ready_in_s": None,
+        "not_ready": None,
         "telemetry": {"text": "line one\nline two"},
     }
     assert format_sse(event) == f"event: telemetry\ndata: {data}\n\n" and "\n" not in data

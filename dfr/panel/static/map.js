@@ -116,9 +116,10 @@ export class MapView {
     v.marker.setLatLng([t.lat, t.lon]);
     v.arrow.style.transform = `rotate(${t.heading_deg || 0}deg)`;
     const battery = t.battery_pct === null ? "—" : `${Math.round(t.battery_pct)}%`;
-    const charging = d.ready_in_s > 0 ? ` · ready in ${Math.ceil(d.ready_in_s / 60)} min` : "";
+    const charging = d.ready_in_s > 0 ? ` · ready in ${Math.ceil(d.ready_in_s / 60)} min` : d.not_ready ? " · preparing" : "";
     v.label.textContent = `${d.id} · ${missionState || (t.in_air ? "flying" : "docked")} · ${battery}${charging}`;
     v.sub.textContent = `${t.flight_mode || ""}${d.pilot_control ? " · PILOT" : ""}`;
+    v.root.title = d.not_ready || "";
     v.root.dataset.lat = t.lat;
     v.root.dataset.lon = t.lon;
     v.root.dataset.mode = t.flight_mode || "";

@@ -38,11 +38,12 @@ export function putDrone(view) {
   emit("drone", d);
 }
 
-export function putTelemetry({ drone_id, mission_id, telemetry, time, ready_in_s }) {
+export function putTelemetry({ drone_id, mission_id, telemetry, time, ready_in_s, not_ready }) {
   const d = state.drones.get(drone_id);
   if (!d) return;
   d.telemetry = telemetry;
   d.ready_in_s = ready_in_s ?? null;
+  d.not_ready = not_ready ?? null;
   d.telemetry_time = time;
   d.mission_id = mission_id;
   d.busy = mission_id !== null;
