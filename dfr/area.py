@@ -96,6 +96,10 @@ def _param_value(value: Any) -> float:
 ParamValue = Annotated[float, PlainValidator(_param_value)]
 
 
+DEFAULT_CLEAR_HEIGHT_M = 20.0
+"""A dock's obstacle height when its entry does not say: above most trees and two-storey roofs."""
+
+
 class _Strict(BaseModel):
     """Strict, closed, immutable: a typo'd key or ``lat: "32.6"`` is an error rather than a silent default."""
 
@@ -121,7 +125,7 @@ class Dock(_Strict):
     charging: Charging | None = None
     # Height above the dock of the highest obstacle near it (trees, roofs, masts) plus a margin: a launch
     # climbs straight up to here, then starts towards the scene and climbs the rest of the way en route.
-    clear_height_m: float = Field(default=20.0, gt=0.0, le=120.0, allow_inf_nan=False)
+    clear_height_m: float = Field(default=DEFAULT_CLEAR_HEIGHT_M, gt=0.0, le=120.0, allow_inf_nan=False)
 
     @property
     def point(self) -> Point:

@@ -1,9 +1,9 @@
 """Coverage of past calls from the docks: who could have had a drone overhead within N seconds, and where
 k more docks would help most.
 
-Time to a call is the dispatcher's own estimate (`dfr.dispatch.sortie.plan_sortie`: climb to the flight
-altitude, then the zone-avoiding route at the drone's achievable speed with acceleration and braking at
-every corner), so a coverage figure means "the dispatcher would have promised a drone within N s", not a
+Time to a call is the dispatcher's own estimate (`dfr.dispatch.sortie.plan_sortie`: straight up to the
+dock's obstacle height, then the zone-avoiding route at the drone's achievable speed, climbing the rest on
+the way, with acceleration and braking wherever the drone stops), so a coverage figure means "the dispatcher would have promised a drone within N s", not a
 straight-line guess. A call further than the policy's coverage radius from a dock, or one no route reaches,
 is not covered from that dock, as the dispatcher would refuse it.
 
@@ -29,10 +29,12 @@ from numpy.typing import NDArray
 from shapely.geometry import Point
 from shapely.prepared import prep
 
-from dfr.area import Area
+from dfr.area import DEFAULT_CLEAR_HEIGHT_M, Area
 from dfr.dispatch.policy import Policy
 from dfr.dispatch.sortie import plan_sortie
-from dfr.planning import LocalProjection, PlanError, eta_s
+from dfr.planning import LocalProjection, PlanError
+from dfr.planning.corners import PX4_ACC_HOR_DEFAULT
+from dfr.planning.eta import flythrough_eta_s
 
 __all__ = [
     "CoverageParams",
@@ -170,7 +172,16 @@ class _Planner:
         sx, sy = self.proj.to_xy(site.lon, site.lat)
         dist = np.hypot(self.xy[:, 0] - sx, self.xy[:, 1] - sy)
         for i in np.flatnonzero(dist <= p.coverage_radius_m):
-            bound = eta_s(float(dist[i]), site.cruise_m_s, p.climb_m_s, p.altitude_m)
+            # the sortie's own ETA model on the straight line, which no route is shorter than
+            bound = flythrough_eta_s(
+                [float(dist[i])],
+                [],
+                site.cruise_m_s,
+                p.climb_m_s,
+                p.altitude_m,
+                DEFAULT_CLEAR_HEIGHT_M,
+                PX4_ACC_HOR_DEFAULT,
+            )
             if bound > horizon_s:
                 continue
             lat, lon = float(self.points[i, 0]), float(self.points[i, 1])

@@ -31,6 +31,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from shapely.geometry import LineString, Point
 
+from dfr.area import DEFAULT_CLEAR_HEIGHT_M
 from dfr.dispatch.preparation import launch_params
 from dfr.fleet.drone import Drone
 from dfr.planning.fence import AutopilotFence
@@ -71,7 +72,7 @@ class FlightPlan:
     time_scale: float = 1.0
     arrive_m: float = 5.0
     corner_m: float = 8.0
-    clear_height_m: float = 20.0  # the dock's obstacle height: climb straight up to here, then go
+    clear_height_m: float = DEFAULT_CLEAR_HEIGHT_M  # the dock's obstacle height: straight up to here, then go
     # Per waypoint, metres before it at which the next go-to is sent, so the corner is flown through at
     # speed (dfr.planning.corners checks the cut against the zones); empty: stop at every corner.
     corner_leads: tuple[float, ...] = ()

@@ -28,7 +28,6 @@ airborne drones an incident may take (`dfr.dispatch.policy.Retask`); the dispatc
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from enum import StrEnum
 from shapely.geometry import Point
 
 from dfr.airframe import AirframeProfile
-from dfr.area import METRES_PER_FOOT, Area
+from dfr.area import DEFAULT_CLEAR_HEIGHT_M, METRES_PER_FOOT, Area
 from dfr.charging import ON_DOCK_M, Charging, time_to_reach_s
 from dfr.dispatch.policy import Policy, Retask, _distinct
 from dfr.dispatch.sortie import SortiePlan, plan_sortie, planner_zones
@@ -52,6 +51,7 @@ from dfr.planning import (
     horizontal_time_s,
     plan_route,
 )
+from dfr.planning.corners import PX4_ACC_HOR_DEFAULT
 
 __all__ = [
     "CLIMB_EFFORT",
@@ -282,6 +282,23 @@ def _precheck(
     return None
 
 
+def _accel(area: Area, c: Candidate) -> float:
+    """The drone's horizontal acceleration (MPC_ACC_HOR from its profile or parameters, else PX4's)."""
+    try:
+        params = area.drone(c.drone_id).params
+    except KeyError:
+        params = {}
+    return float(params.get("MPC_ACC_HOR", PX4_ACC_HOR_DEFAULT))
+
+
+def _clear_height(area: Area, c: Candidate) -> float:
+    """Height of the obstacles around the drone's dock, which it climbs straight up to."""
+    try:
+        return area.dock(c.dock_id).clear_height_m
+    except KeyError:
+        return DEFAULT_CLEAR_HEIGHT_M
+
+
 def _check_scene(area: Area, scene: tuple[float, float]) -> None:
     """Refuse a scene outside the area before looking at drones: waiting for one would not help."""
     lat, lon = scene
@@ -374,17 +391,17 @@ def _airborne_choice(
             scene,
             altitude_m=policy.altitude_m,
             cruise_m_s=cruise,
+            accel_m_s2=_accel(area, c),
             climb_m_s=climb,
             orbit_radius_m=policy.orbit_radius_m,
             buffer_m=policy.buffer_m,
             allow_standoff=policy.allow_standoff,
+            airborne_at_m=a.altitude_m,
         )
         home_m = _home_m(area, policy, plan, (dock.lat, dock.lon))
     except PlanError as e:
         return e
-    # No take-off: the climb in the plan's ETA becomes the change from the height the drone flies at.
-    eta = plan.eta_s - plan.altitude_m / climb + abs(plan.altitude_m - a.altitude_m) / climb
-    plan = dataclasses.replace(plan, eta_s=eta)
+    eta = plan.eta_s  # no take-off: only the change from the height the drone flies at (`airborne_at_m`)
     need = battery_needed_airborne_pct(plan, home_m, a.altitude_m, policy, cruise, profile)
     if need + policy.battery_reserve_pct > c.battery_pct:
         doing = "flying home" if a.kind is RetaskKind.RETURNING else "on scene"
@@ -420,7 +437,7 @@ def choose_drone(
     planned: list[tuple[Choice, float]] = []
     waiting: list[tuple[Choice, float]] = []  # drones charging on their docks: (choice, wait)
     # Drones sharing a dock and a speed get the same plan; planning is the only costly step.
-    cache: dict[tuple[float, float, float, float], SortiePlan | PlanError] = {}
+    cache: dict[tuple[float, float, float, float, float, float], SortiePlan | PlanError] = {}
     for c in candidates:
         if c.airborne is not None:
             outcome = _airborne_choice(area, policy, c, scene, retask, priority)
@@ -443,7 +460,7 @@ def choose_drone(
         cruise = _achievable(area, c)
         profile = area.profile(c.drone_id)
         climb = profile.climb_m_s if profile is not None else policy.climb_m_s
-        key = (c.lat, c.lon, cruise, climb)
+        key = (c.lat, c.lon, cruise, climb, _accel(area, c), _clear_height(area, c))
         if key not in cache:
             try:
                 cache[key] = plan_sortie(
@@ -452,6 +469,8 @@ def choose_drone(
                     scene,
                     altitude_m=policy.altitude_m,
                     cruise_m_s=cruise,
+                    accel_m_s2=_accel(area, c),
+                    clear_height_m=_clear_height(area, c),
                     climb_m_s=climb,
                     orbit_radius_m=policy.orbit_radius_m,
                     buffer_m=policy.buffer_m,

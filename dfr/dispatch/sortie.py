@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from shapely.geometry import Point
 
-from dfr.area import METRES_PER_FOOT, Area
-from dfr.planning import LocalProjection, NoFlyZone, PlanRequest, RoutePlan, eta_s, plan_route
+from dfr.area import DEFAULT_CLEAR_HEIGHT_M, METRES_PER_FOOT, Area
+from dfr.planning import LocalProjection, NoFlyZone, PlanRequest, RoutePlan, plan_route
 from dfr.planning.corners import (
     PX4_ACC_HOR_DEFAULT,
     braking_distance_m,
@@ -22,6 +22,7 @@ from dfr.planning.corners import (
     cut_chords,
     shortcut,
 )
+from dfr.planning.eta import flythrough_eta_s
 from dfr.planning.fence import PX4_FENCE_CAPACITY, AutopilotFence, FenceDoesNotFit, fit_fence
 
 MIN_ORBIT_RADIUS_M = 20.0
@@ -72,9 +73,14 @@ def plan_sortie(
     buffer_m: float = 30.0,
     allow_standoff: bool = True,
     fence_capacity: int = PX4_FENCE_CAPACITY,
+    clear_height_m: float = DEFAULT_CLEAR_HEIGHT_M,
+    airborne_at_m: float | None = None,
 ) -> SortiePlan:
     """Plan from `start` to `scene` (both (lat, lon)); raises dfr.planning.PlanError subclasses
-    (`FenceDoesNotFit` when the autopilot cannot hold a fence as safe as the plan)."""
+    (`FenceDoesNotFit` when the autopilot cannot hold a fence as safe as the plan).
+
+    The ETA is from the arm command: straight up to the dock's `clear_height_m`, the rest of the climb
+    en route, corners flown through where planned; `airborne_at_m`: a drone in the air at that height."""
     alt = altitude_m if altitude_m is not None else area.default_altitude_m
     zones = planner_zones(area)
     route = plan_route(
@@ -124,7 +130,16 @@ def plan_sortie(
         orbit_centre=(end_lat, end_lon),
         orbit_radius_m=orbit_radius,
         altitude_m=alt,
-        eta_s=eta_s(route.length_m, cruise_m_s, climb_m_s, alt, legs_m=_leg_lengths(route)),
+        eta_s=flythrough_eta_s(
+            _leg_lengths(route),
+            [lead > 0 for lead in leads[1:-1]],
+            cruise_m_s,
+            climb_m_s,
+            alt,
+            clear_height_m,
+            accel_m_s2,
+            airborne_at_m=airborne_at_m,
+        ),
         fence=fence,
         corner_leads=leads,
     )

@@ -13,7 +13,7 @@ from dfr.area import Area, load_area
 from dfr.coverage import analyse, candidate_sites
 from dfr.dispatch.policy import Policy, load_policy
 from dfr.history import DC_SHOTSPOTTER, Columns, HistoryError, move_onto, parse_history, select
-from dfr.planning import eta_s
+from dfr.planning.eta import flythrough_eta_s
 from sim.feed import Alert, project_onto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,13 +66,14 @@ def north_of_dock(metres: float, east: float = 0.0) -> tuple[float, float]:
 
 def test_known_answer(tmp_path: Path, policy: Policy) -> None:
     area = area_file(tmp_path)
-    # 60 m at 2.5 m/s = 24 s climb; 300 m at 10 m/s with 1.5 m/s² ramps: 36.7 s -> 60.7 s in all
-    assert eta_s(300, 10, 2.5, 60) == pytest.approx(60.67, abs=0.01)
-    assert eta_s(1000, 10, 2.5, 60) > 90
+    # 3 s take-off, 20 m straight up at 2.5 m/s = 8 s, then 300 m at 10 m/s with 3 m/s² ramps: 33.3 s
+    # (the other 40 m of climb, 16 s, happen on the way) -> 44.3 s in all
+    assert flythrough_eta_s([300], [], 10, 2.5, 60, 20, 3) == pytest.approx(44.33, abs=0.01)
+    assert flythrough_eta_s([1000], [], 10, 2.5, 60, 20, 3) > 90
     calls = [north_of_dock(300)] * 3 + [north_of_dock(1000)]
     r = analyse(area, policy, calls, 90)
     assert r.calls == 4 and r.covered_now == 3 and r.share_now() == 0.75
-    assert sorted(r.reach_s_now.tolist())[0] == pytest.approx(60.67, abs=0.2)
+    assert sorted(r.reach_s_now.tolist())[0] == pytest.approx(44.33, abs=0.2)
     assert r.weights.tolist() == [3, 1]  # the same point counted once, with its weight
 
 
