@@ -14,6 +14,7 @@ BENCH_MODULES = [
     "tests.benchmarks.bench_route",
     "tests.benchmarks.bench_video",
     "tests.benchmarks.bench_load",
+    "tests.benchmarks.bench_time_to_scene",
 ]
 
 
