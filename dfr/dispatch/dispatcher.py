@@ -967,12 +967,14 @@ class Dispatcher:
         self.preparation.wake()
 
     def _standing_params(self, drone_id: str) -> dict[str, float] | None:
-        """What a drone of this area holds while docked: its launch parameters at the area's altitude."""
+        """What a drone of this area holds while docked: its launch parameters at the transit altitude
+        missions are given (the policy's, else the area's)."""
         try:
             cfg = self.area.drone(drone_id)
         except KeyError:
             return None
-        return launch_params(cfg.response_speed_m_s, dict(cfg.params), self.area.default_altitude_m)
+        altitude = self.policy.altitude_m or self.area.default_altitude_m
+        return launch_params(cfg.response_speed_m_s, dict(cfg.params), altitude)
 
     def _idle_on_dock(self, drone_id: str) -> bool:
         """Parameters may be changed: no sortie, no pilot, disarmed on the ground."""
