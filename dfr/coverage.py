@@ -3,9 +3,10 @@ k more docks would help most.
 
 Time to a call is the dispatcher's own estimate (`dfr.dispatch.sortie.plan_sortie`: straight up to the
 dock's obstacle height, then the zone-avoiding route at the drone's achievable speed, climbing the rest on
-the way, with acceleration and braking wherever the drone stops), so a coverage figure means "the dispatcher would have promised a drone within N s", not a
-straight-line guess. A call further than the policy's coverage radius from a dock, or one no route reaches,
-is not covered from that dock, as the dispatcher would refuse it.
+the way, with acceleration and braking wherever the drone stops), so a coverage figure means "the
+dispatcher would have promised a drone within N s", not a straight-line guess. A call further than the
+policy's coverage radius from a dock, or one no route reaches, is not covered from that dock, as the
+dispatcher would refuse it.
 
 Route planning costs milliseconds, so the work is kept small without changing the answer: calls at the
 same point are counted once with a weight, and a site-point pair is only planned when the straight-line

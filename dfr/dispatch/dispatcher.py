@@ -845,6 +845,7 @@ class Dispatcher:
             accel_m_s2=float(cfg.params.get("MPC_ACC_HOR", PX4_ACC_HOR_DEFAULT)),
             orbit_radius_m=self.policy.orbit_radius_m,
             buffer_m=self.policy.buffer_m,
+            clear_height_m=dock.clear_height_m,
         )
         waypoints = [(float(p[0]), float(p[1])) for p in mission.planned_route] or sortie.route.waypoints
         home: list[tuple[float, float]] | None = None

@@ -53,6 +53,18 @@ def planner_zones(area: Area) -> tuple[NoFlyZone, ...]:
     )
 
 
+def climb_band_zones(zones: tuple[NoFlyZone, ...], low_m: float, high_m: float) -> tuple[NoFlyZone, ...]:
+    """`zones` with every zone that applies somewhere between `low_m` and `high_m` (but not at `high_m`)
+    made to apply at every height: a route planned at `high_m` then avoids it, though the drone passes
+    through the lower heights on its way up (PX4 climbs along the straight line to each go-to target)."""
+    out = []
+    for z in zones:
+        if not z.applies_at(high_m) and z.floor_m <= high_m and z.ceiling_m >= low_m:
+            z = NoFlyZone(z.id, z.name, z.geometry, 0.0, math.inf)
+        out.append(z)
+    return tuple(out)
+
+
 def _leg_lengths(route: RoutePlan) -> list[float]:
     """Metres of each leg between consecutive waypoints (a local projection around the start)."""
     proj = LocalProjection.around(*route.waypoints[0])
@@ -82,7 +94,10 @@ def plan_sortie(
     The ETA is from the arm command: straight up to the dock's `clear_height_m`, the rest of the climb
     en route, corners flown through where planned; `airborne_at_m`: a drone in the air at that height."""
     alt = altitude_m if altitude_m is not None else area.default_altitude_m
-    zones = planner_zones(area)
+    # The drone climbs the last part en route (from the dock's clear height, or from where a re-tasked
+    # drone flies), so a zone active anywhere in that band counts as active at the transit altitude.
+    low = min(clear_height_m, alt) if airborne_at_m is None else min(airborne_at_m, alt)
+    zones = climb_band_zones(planner_zones(area), low, alt)
     route = plan_route(
         PlanRequest(
             area=area.operating_area,

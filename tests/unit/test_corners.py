@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from shapely.geometry import Polygon
 
+from dfr.dispatch.sortie import climb_band_zones
 from dfr.planning.corners import TRAJECTORY_MARGIN_M, braking_distance_m, corner_leads, cut_chords, shortcut
 from dfr.planning.projection import LocalProjection
 from dfr.planning.route import NoFlyZone
@@ -97,3 +98,17 @@ def test_cut_chords_start_lead_metres_before_each_corner() -> None:
     assert (x, y) == pytest.approx((370.0, 0.0), abs=0.5)
     assert end == BEND[2]
     assert cut_chords(BEND, (0.0, 0.0, 0.0)) == []
+
+
+def test_a_zone_below_the_transit_altitude_counts_while_the_drone_climbs_through_it() -> None:
+    """The drone leaves the dock's clear height and climbs the rest en route (PX4 climbs along the line
+    to each go-to target): a zone capped below the transit altitude is in its way."""
+    low_cap = NoFlyZone("low", "capped at 40 m", Polygon(BEND), 0.0, 40.0)
+    high = NoFlyZone("high", "above 80 m", Polygon(BEND), 80.0, 1000.0)
+    at_60 = NoFlyZone("at-60", "active at 60 m", Polygon(BEND), 0.0, 1000.0)
+    low = NoFlyZone("below", "below the clear height", Polygon(BEND), 0.0, 10.0)
+    out = {z.id: z for z in climb_band_zones((low_cap, high, at_60, low), 20.0, 60.0)}
+    assert out["low"].applies_at(60.0) and out["low"].applies_at(500.0)
+    assert not out["high"].applies_at(60.0)  # above the band: not in the way
+    assert out["at-60"] is at_60
+    assert not out["below"].applies_at(60.0)  # under the clear height: climbed straight past at the dock
