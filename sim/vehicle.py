@@ -485,8 +485,7 @@ class Vehicle:
         m = self.motion
         m.settled = False
         if nav is _POS:
-            m.goto_point(self._speed, 0.0, self.global_position_ok)
-            m.wd = m.climb_to(m.th)
+            m.line_to(self._speed, self.global_position_ok)
         elif nav is _MISSION:
             self._guide_mission()
         elif nav is _RTL:

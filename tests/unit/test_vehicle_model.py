@@ -250,6 +250,19 @@ def test_goto_sent_before_lift_off_is_taken_and_flown_after_it() -> None:
     assert v.landed_state == LandedState.IN_AIR
 
 
+def test_goto_with_a_height_change_climbs_along_the_straight_line_as_px4_does() -> None:
+    """PX4 SITL v1.16 (SIH, dfr-class parameters): a go-to 650 m away and 28 m higher, sent at 32 m while
+    flying, climbed at ~0.7 m/s and reached the height near the target. The simulator climbed at its full
+    rate at once, then flew level."""
+    v = make(MPC_XY_CRUISE=12.0, MPC_XY_VEL_MAX=12.0)
+    take_off(v, 30.0)
+    assert goto(v, 600.0, 0.0, 60.0) == MavResult.ACCEPTED
+    assert run(v, 120, lambda v: v.north > 300.0)
+    assert 40.0 < v.height < 50.0  # half way along, about half way up (line: 45 m)
+    assert run(v, 120, lambda v: dist_to(v, 600.0, 0.0) < 1.0)
+    assert v.height == pytest.approx(60.0, abs=1.0)
+
+
 def test_goto_speed_and_change_speed() -> None:
     v = make()
     take_off(v)
