@@ -36,11 +36,16 @@ async def test_response_flies_around_no_fly_zone_and_returns(profile: str) -> No
     drone_cfg = next(d for d in area.drones if d.dock == "cv-east")
     dock = area.dock(drone_cfg.dock)
     speed, params = drone_cfg.response_speed_m_s, dict(drone_cfg.params)
+    top, climb = drone_cfg.max_speed_m_s or speed, 2.5  # the default policy's climb rate
     if profile == "dfr-class":
         frame = load_airframe(AIRFRAMES / "dfr-class.yaml")
         speed, params = frame.cruise_m_s, {**frame.params, "NAV_DLL_ACT": 2}
+        top, climb = frame.max_speed_m_s, frame.climb_m_s
     accel = params.get("MPC_ACC_HOR", 3.0)
-    sortie = plan_sortie(area, (dock.lat, dock.lon), SCENE, cruise_m_s=speed, accel_m_s2=accel)
+    # planned as the dispatcher plans it: at the speed the airframe can hold, with its climb rate
+    sortie = plan_sortie(
+        area, (dock.lat, dock.lon), SCENE, cruise_m_s=min(speed, top), accel_m_s2=accel, climb_m_s=climb
+    )
     assert len(sortie.route.waypoints) > 2, "the sample scene should need a detour"
     assert sortie.route.avoided_zone_ids
     leads = sortie.corner_leads
@@ -89,3 +94,5 @@ async def test_response_flies_around_no_fly_zone_and_returns(profile: str) -> No
         end=" ",
     )
     print(f"expected {sortie.eta_s:.0f}, achieved {achieved:.0f}")
+    # the ETA the dispatcher announces is within 10 % of what the simulator flies, for each profile
+    assert abs(sortie.eta_s - achieved) <= 0.10 * achieved
