@@ -138,7 +138,7 @@ def run() -> list[dict[str, Any]]:
             "note": (
                 f"route {near_1km['route_m']:.0f} m: {near_1km['flown_s']:.1f} s "
                 f"(limit {near_1km['limit_s']:.1f} s);"
-                f" flight start -> arm p50 {statistics.median(to_arm):.0f} ms, max {to_arm[-1]:.0f} ms (wall)"
+                f" flight start -> arm p50 {statistics.median(to_arm):.1f} ms, max {to_arm[-1]:.1f} ms (wall)"
             ),
         }
     ]
