@@ -36,7 +36,7 @@ from enum import StrEnum
 from shapely.geometry import Point
 
 from dfr.airframe import AirframeProfile
-from dfr.area import DEFAULT_CLEAR_HEIGHT_M, METRES_PER_FOOT, Area
+from dfr.area import DEFAULT_CLEAR_HEIGHT_M, METRES_PER_FOOT, Area, Dock
 from dfr.charging import ON_DOCK_M, Charging, time_to_reach_s
 from dfr.dispatch.policy import Policy, Retask, _distinct
 from dfr.dispatch.sortie import SortiePlan, plan_sortie, planner_zones
@@ -269,6 +269,13 @@ def _precheck(
         return "battery level unknown"
     if c.battery_pct < policy.min_battery_pct and not charging:
         return f"battery {_pct(c.battery_pct)} % below the {_pct(policy.min_battery_pct)} % minimum"
+    reach = _dock_in_reach(area, policy, c, scene)
+    return reach if isinstance(reach, str) else None
+
+
+def _dock_in_reach(area: Area, policy: Policy, c: Candidate, scene: tuple[float, float]) -> Dock | str:
+    """The drone's dock, or why the drone cannot serve `scene` from it (unusable speed, unknown dock,
+    scene beyond the coverage radius): the checks docked and airborne candidates share."""
     if not (math.isfinite(c.response_speed_m_s) and c.response_speed_m_s > 0):
         return f"has an unusable response speed ({c.response_speed_m_s!r} m/s)"
     try:
@@ -279,7 +286,7 @@ def _precheck(
     if from_dock > policy.coverage_radius_m:
         away, cover = _distinct(from_dock / 1000.0, policy.coverage_radius_m / 1000.0)
         return f"scene {away} km from its dock, beyond the {cover} km coverage"
-    return None
+    return dock
 
 
 def _accel(area: Area, c: Candidate) -> float:
@@ -371,16 +378,9 @@ def _airborne_choice(
         return f"busy: landing ({a.altitude_m:.0f} m up)"
     if c.battery_pct is None or not math.isfinite(c.battery_pct):
         return "battery level unknown"
-    if not (math.isfinite(c.response_speed_m_s) and c.response_speed_m_s > 0):
-        return f"has an unusable response speed ({c.response_speed_m_s!r} m/s)"
-    try:
-        dock = area.dock(c.dock_id)
-    except KeyError:
-        return f"is based at dock {c.dock_id!r}, which is not in area {area.name!r}"
-    from_dock = distance_m(dock.lat, dock.lon, scene[0], scene[1])
-    if from_dock > policy.coverage_radius_m:
-        away, cover = _distinct(from_dock / 1000.0, policy.coverage_radius_m / 1000.0)
-        return f"scene {away} km from its dock, beyond the {cover} km coverage"
+    dock = _dock_in_reach(area, policy, c, scene)
+    if isinstance(dock, str):
+        return dock
     cruise = _achievable(area, c)
     profile = area.profile(c.drone_id)
     climb = profile.climb_m_s if profile is not None else policy.climb_m_s
